@@ -1,0 +1,120 @@
+# Owns lws's configuration: one frozen msgspec Struct built from a TOML file,
+# then LWS_* environment variables, then command-line flags (each overriding
+# the one before). The only module that reads os.environ. Must not start
+# anything or touch the store, daemon or network.
+"""Configuration: TOML file < environment < flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from lws.errors import ConfigError
+
+Network = Literal["mainnet", "testnet", "stagenet", "regtest"]
+
+#: Where state lives unless configured: per-user data folder.
+DEFAULT_DATA_DIR = "~/.local/share/lws"
+#: The wallet API's default listener (MyMonero clients are configured with its URL).
+DEFAULT_LISTEN = "127.0.0.1:8443"
+#: Prefix of the environment variables lws reads (LWS_DAEMON_URL, ...).
+ENV_PREFIX = "LWS_"
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    #: The Monero network of the accounts and of monerod ("regtest" uses mainnet
+    #: addresses against a fakechain monerod).
+    network: Network = "mainnet"
+    #: monerod's RPC URL; when unset, `lws serve` starts a local regtest playground.
+    daemon_url: str | None = None
+    data_dir: str = DEFAULT_DATA_DIR
+    #: HOST:PORT listeners of the wallet API.
+    listen: tuple[str, ...] = (DEFAULT_LISTEN,)
+    #: HOST:PORT listeners of the admin API (none by default).
+    admin_listen: tuple[str, ...] = ()
+    #: Bind non-loopback addresses over plain HTTP (view keys travel in requests).
+    allow_insecure_public: bool = False
+    tls_certificate: str | None = None
+    tls_key: str | None = None
+    auto_accept_creation: bool = False
+    auto_accept_import: bool = False
+    #: Pending account requests beyond this are refused (create-queue cap).
+    max_pending_requests: int = 1000
+    #: Subaddresses one account may register (upsert/provision + lookahead).
+    max_subaddresses: int = 100_000
+    #: Origins allowed to call the API from a browser (credentials allowed).
+    cors_origins: tuple[str, ...] = ()
+    #: Scan worker processes; 0 = one per core.
+    scan_workers: int = 0
+    #: Seconds between polls of monerod when at the chain tip.
+    poll_interval: float = 2.0
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def __post_init__(self) -> None:
+        if self.max_pending_requests < 0:
+            raise ConfigError("max_pending_requests must be >= 0")
+        if self.max_subaddresses < 0:
+            raise ConfigError("max_subaddresses must be >= 0")
+        if self.scan_workers < 0:
+            raise ConfigError("scan_workers must be >= 0")
+        if not self.poll_interval > 0:
+            raise ConfigError("poll_interval must be > 0")
+        if (self.tls_certificate is None) != (self.tls_key is None):
+            raise ConfigError("tls_certificate and tls_key go together")
+        for listen in (*self.listen, *self.admin_listen):
+            split_listen(listen)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"listen: {listen!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+_LIST_FIELDS = {"listen", "admin_listen", "cors_origins"}
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in Config.__struct_fields__:
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is None:
+            continue
+        values[name] = [item.strip() for item in raw.split(",") if item.strip()] if name in _LIST_FIELDS else raw
+    return values
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the configuration; a ConfigError names the offending key."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        try:
+            file_values = msgspec.toml.decode(text)
+        except msgspec.DecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from exc
+        if not isinstance(file_values, dict):
+            raise ConfigError(f"config file {path} is not a table")
+        values.update(file_values)
+    values.update(_from_env(os.environ if environ is None else environ))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return msgspec.convert(values, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"config: {exc}") from exc

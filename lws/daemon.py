@@ -1,0 +1,233 @@
+# Owns talking to monerod: JSON-RPC, plain JSON and epee .bin calls over httpx
+# with timeouts, typed errors and the network check. Must not retry, sleep,
+# store anything or parse blocks beyond the reply envelope: the scanner and
+# services decide what to do with failures and data.
+"""The monerod client."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import msgspec
+
+from lws.errors import DaemonError, DaemonUnavailable, LwsError
+from lws.monero import epee
+from lws.monero.errors import MoneroFormatError
+
+log = logging.getLogger(__name__)
+
+#: Seconds to wait for monerod to accept a connection.
+CONNECT_TIMEOUT_S = 5.0
+#: Seconds for a whole reply: get_blocks.bin replies reach 100 MB on a busy chain.
+READ_TIMEOUT_S = 120.0
+#: monerod answers at most this many blocks per get_blocks.bin (COMMAND_RPC_GET_BLOCKS_FAST_MAX_BLOCK_COUNT).
+MAX_BLOCKS_PER_REPLY = 1000
+#: monerod's restricted RPC caps get_outs at this many outputs per call.
+MAX_OUTS_PER_CALL = 5000
+#: The largest reply we accept (monerod caps get_blocks.bin near 100 MB).
+MAX_REPLY_BYTES = 256 * 1024 * 1024
+
+#: monerod's `nettype` values per lws network name (regtest runs as fakechain).
+NETTYPE_OF_NETWORK = {
+    "mainnet": "mainnet",
+    "testnet": "testnet",
+    "stagenet": "stagenet",
+    "regtest": "fakechain",
+}
+
+
+class NetworkMismatch(LwsError):
+    """monerod serves another network than lws is configured for."""
+
+    http_status = 503
+
+
+class DaemonInfo(msgspec.Struct, frozen=True):
+    height: int
+    top_block_hash: str = ""
+    nettype: str = ""
+    synchronized: bool = False
+    busy_syncing: bool = False
+    target_height: int = 0
+    was_bootstrap_ever_used: bool = False
+    bootstrap_daemon_address: str = ""
+    untrusted: bool = False
+    offline: bool = False
+    version: str = ""
+    status: str = ""
+    outgoing_connections_count: int = 0
+    incoming_connections_count: int = 0
+
+
+class BlocksReply(msgspec.Struct, frozen=True):
+    """The parts of a ``/get_blocks.bin`` reply a scanner reads."""
+
+    start_height: int
+    current_height: int
+    #: (block blob, [(pruned tx blob, prunable hash)]) per block
+    blocks: list[tuple[bytes, list[bytes]]]
+    #: per block, per tx (miner tx first), the global output indexes
+    output_indices: list[list[list[int]]]
+
+
+class Daemon:
+    """One monerod endpoint. Create inside a trio task; ``aclose`` when done."""
+
+    def __init__(self, url: str, *, timeout: float = READ_TIMEOUT_S) -> None:
+        self.url = url.rstrip("/")
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT_S),
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _post(self, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            reply = await self._client.post(f"{self.url}{path}", **kwargs)
+        except httpx.TimeoutException as exc:
+            raise DaemonUnavailable(f"monerod timed out on {path}") from exc
+        except httpx.HTTPError as exc:
+            raise DaemonUnavailable(f"monerod unreachable at {self.url}: {type(exc).__name__}") from exc
+        if reply.status_code != 200:
+            raise DaemonError(f"monerod answered HTTP {reply.status_code} on {path}")
+        if len(reply.content) > MAX_REPLY_BYTES:
+            raise DaemonError(f"monerod reply on {path} exceeds {MAX_REPLY_BYTES} bytes")
+        return reply
+
+    async def json_rpc(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = {"jsonrpc": "2.0", "id": "0", "method": method, "params": params or {}}
+        reply = await self._post("/json_rpc", json=body)
+        try:
+            data = reply.json()
+        except ValueError as exc:
+            raise DaemonError(f"monerod sent malformed JSON for {method}") from exc
+        if not isinstance(data, dict):
+            raise DaemonError(f"monerod sent a non-object for {method}")
+        if "error" in data:
+            error = data["error"]
+            message = error.get("message", error) if isinstance(error, dict) else error
+            raise DaemonError(f"monerod {method}: {message}")
+        result = data.get("result")
+        if not isinstance(result, dict):
+            raise DaemonError(f"monerod sent no result for {method}")
+        _check_status(method, result)
+        return result
+
+    async def call(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A plain-JSON endpoint (``/get_transactions``, ``/send_raw_transaction``...)."""
+        reply = await self._post(path, json=body or {})
+        try:
+            data = reply.json()
+        except ValueError as exc:
+            raise DaemonError(f"monerod sent malformed JSON for {path}") from exc
+        if not isinstance(data, dict):
+            raise DaemonError(f"monerod sent a non-object for {path}")
+        return data
+
+    async def call_bin(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = await self._post(path, content=epee.dumps(body))
+        try:
+            data = epee.loads(reply.content)
+        except MoneroFormatError as exc:
+            raise DaemonError(f"monerod sent a malformed epee body for {path}: {exc}") from exc
+        _check_status(path, data)
+        return data
+
+    # --- typed calls -------------------------------------------------------
+
+    async def get_info(self) -> DaemonInfo:
+        result = await self.json_rpc("get_info")
+        try:
+            return msgspec.convert(result, DaemonInfo, strict=False)
+        except msgspec.ValidationError as exc:
+            raise DaemonError(f"monerod get_info: {exc}") from exc
+
+    async def check_network(self, network: str) -> DaemonInfo:
+        """Refuse a daemon of another network, one that is syncing or bootstrapping."""
+        info = await self.get_info()
+        expected = NETTYPE_OF_NETWORK[network]
+        if info.nettype and info.nettype != expected:
+            raise NetworkMismatch(
+                f"monerod at {self.url} runs {info.nettype!r} but lws is configured for {network!r}"
+                f" (expects nettype {expected!r})"
+            )
+        return info
+
+    async def get_blocks(self, block_ids: Sequence[bytes], start_height: int = 0) -> BlocksReply:
+        """Pruned blocks after the newest of ``block_ids`` that monerod knows.
+
+        ``block_ids`` must end with the genesis hash (monerod scores the
+        caller otherwise); with ``start_height`` 0 monerod finds the fork
+        point itself.
+        """
+        reply = await self.call_bin(
+            "/get_blocks.bin",
+            {
+                "block_ids": b"".join(block_ids),
+                "start_height": start_height,
+                "prune": True,
+                "no_miner_tx": False,
+            },
+        )
+        try:
+            return _blocks_reply(reply)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DaemonError(f"monerod get_blocks.bin reply is malformed: {exc}") from exc
+
+    async def get_height(self) -> tuple[int, str]:
+        data = await self.call("/get_height")
+        _check_status("/get_height", data)
+        return int(data["height"]), str(data.get("hash", ""))
+
+    async def get_pool_hashes(self) -> list[bytes]:
+        data = await self.call("/get_transaction_pool_hashes")
+        _check_status("/get_transaction_pool_hashes", data)
+        return [bytes.fromhex(h) for h in data.get("tx_hashes", [])]
+
+    async def get_transactions(self, hashes: Sequence[bytes], *, prune: bool = True) -> list[dict[str, Any]]:
+        """The pool or chain transactions named; missing ones are left out."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(hashes), 100):  # restricted RPC serves 100 per call
+            chunk = hashes[start : start + 100]
+            data = await self.call(
+                "/get_transactions",
+                {"txs_hashes": [h.hex() for h in chunk], "decode_as_json": False, "prune": prune},
+            )
+            _check_status("/get_transactions", data)
+            found.extend(data.get("txs", []))
+        return found
+
+
+def _check_status(what: str, data: dict[str, Any]) -> None:
+    status = data.get("status")
+    if isinstance(status, bytes):
+        status = status.decode(errors="replace")
+    if status is not None and status != "OK":
+        if status == "BUSY":
+            raise DaemonUnavailable(f"monerod is busy ({what})")
+        raise DaemonError(f"monerod {what}: {status}")
+
+
+def _blocks_reply(reply: dict[str, Any]) -> BlocksReply:
+    blocks: list[tuple[bytes, list[bytes]]] = []
+    for entry in reply.get("blocks", []):
+        txs: list[bytes] = []
+        for tx in entry.get("txs", []):
+            txs.append(tx["blob"] if isinstance(tx, dict) else tx)
+        blocks.append((entry["block"], txs))
+    indices: list[list[list[int]]] = []
+    for per_block in reply.get("output_indices", []):
+        indices.append([list(per_tx.get("indices", [])) for per_tx in per_block.get("indices", [])])
+    if len(indices) != len(blocks):
+        raise ValueError(f"{len(blocks)} blocks but {len(indices)} output index lists")
+    return BlocksReply(
+        start_height=int(reply.get("start_height", 0)),
+        current_height=int(reply.get("current_height", 0)),
+        blocks=blocks,
+        output_indices=indices,
+    )
