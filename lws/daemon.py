@@ -202,6 +202,102 @@ class Daemon:
             found.extend(data.get("txs", []))
         return found
 
+    # --- typed calls for the wallet API: fees, forks, decoys, relay ----------
+
+    async def get_fee_estimate(self) -> FeeEstimate:
+        result = await self.json_rpc("get_fee_estimate")
+        try:
+            return msgspec.convert(result, FeeEstimate, strict=False)
+        except msgspec.ValidationError as exc:
+            raise DaemonError(f"monerod get_fee_estimate: {exc}") from exc
+
+    async def hard_fork_info(self) -> HardForkInfo:
+        result = await self.json_rpc("hard_fork_info")
+        try:
+            return msgspec.convert(result, HardForkInfo, strict=False)
+        except msgspec.ValidationError as exc:
+            raise DaemonError(f"monerod hard_fork_info: {exc}") from exc
+
+    async def get_output_distribution(
+        self, amount: int = 0, *, from_height: int = 0, to_height: int = 0
+    ) -> OutputDistribution:
+        """Per-block output counts of ``amount`` from ``from_height`` to ``to_height`` (0: top)."""
+        result = await self.json_rpc(
+            "get_output_distribution",
+            {
+                "amounts": [amount],
+                "from_height": from_height,
+                "to_height": to_height,
+                "cumulative": False,
+                "binary": False,
+                "compress": False,
+            },
+        )
+        try:
+            entry = result["distributions"][0]
+            return OutputDistribution(
+                amount=int(entry["amount"]),
+                start_height=int(entry["start_height"]),
+                base=int(entry.get("base", 0)),
+                counts=[int(n) for n in entry["distribution"]],
+            )
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise DaemonError(
+                f"monerod get_output_distribution reply is malformed: {exc!r}"
+            ) from exc
+
+    async def get_output_histogram(self, amounts: Sequence[int]) -> list[OutputHistogramEntry]:
+        """How many outputs of each cleartext (pre-RingCT) amount exist and are unlocked."""
+        result = await self.json_rpc(
+            "get_output_histogram",
+            {
+                "amounts": list(amounts),
+                "unlocked": False,
+                "recent_cutoff": 0,
+                "min_count": 0,
+                "max_count": 0,
+            },
+        )
+        try:
+            return msgspec.convert(
+                result.get("histogram", []), list[OutputHistogramEntry], strict=False
+            )
+        except msgspec.ValidationError as exc:
+            raise DaemonError(f"monerod get_output_histogram: {exc}") from exc
+
+    async def get_outs(self, wanted: Sequence[tuple[int, int]]) -> list[OutEntry]:
+        """Keys and commitments of ``(amount, global index)`` outputs, in request order."""
+        found: list[OutEntry] = []
+        for start in range(0, len(wanted), MAX_OUTS_PER_CALL):
+            chunk = wanted[start : start + MAX_OUTS_PER_CALL]
+            data = await self.call(
+                "/get_outs",
+                {"outputs": [{"amount": a, "index": i} for a, i in chunk], "get_txid": False},
+            )
+            _check_status("/get_outs", data)
+            try:
+                outs = msgspec.convert(data.get("outs", []), list[OutEntry], strict=False)
+            except msgspec.ValidationError as exc:
+                raise DaemonError(f"monerod /get_outs: {exc}") from exc
+            if len(outs) != len(chunk):
+                raise DaemonError(f"monerod /get_outs answered {len(outs)} of {len(chunk)} outputs")
+            found.extend(outs)
+        return found
+
+    async def send_raw_transaction(self, tx_hex: str) -> SendResult:
+        """Relay a transaction; a refusal is a result (``ok`` false), not an exception."""
+        data = await self.call(
+            "/send_raw_transaction", {"tx_as_hex": tx_hex, "do_not_relay": False}
+        )
+        status = data.get("status")
+        if status == "OK":
+            return SendResult(ok=True)
+        if status == "BUSY":
+            raise DaemonUnavailable("monerod is busy (/send_raw_transaction)")
+        flags = tuple(name for name in SEND_REJECTION_FLAGS if data.get(name) is True)
+        reason = data.get("reason")
+        return SendResult(ok=False, flags=flags, reason=reason if isinstance(reason, str) else "")
+
 
 def _check_status(what: str, data: dict[str, Any]) -> None:
     status = data.get("status")
@@ -231,3 +327,76 @@ def _blocks_reply(reply: dict[str, Any]) -> BlocksReply:
         blocks=blocks,
         output_indices=indices,
     )
+
+
+# --- replies of the wallet API's daemon calls --------------------------------
+
+
+class FeeEstimate(msgspec.Struct, frozen=True):
+    """``get_fee_estimate``: per-byte fees in atomic units."""
+
+    fee: int
+    #: Per-byte fees for priorities 1..4 (empty from daemons too old to send them).
+    fees: list[int] = []
+    quantization_mask: int = 1
+
+
+class HardForkInfo(msgspec.Struct, frozen=True):
+    version: int
+    enabled: bool = True
+    earliest_height: int = 0
+
+
+class OutputDistribution(msgspec.Struct, frozen=True):
+    """Outputs per block of one amount: ``counts[i]`` at height ``start_height + i``."""
+
+    amount: int
+    start_height: int
+    #: Outputs of this amount created before ``start_height``.
+    base: int
+    counts: list[int]
+
+
+class OutEntry(msgspec.Struct, frozen=True):
+    """One ``/get_outs`` entry: an output's key and commitment (``mask``), hex."""
+
+    key: str
+    mask: str
+    unlocked: bool
+    height: int
+    txid: str = ""
+
+
+class OutputHistogramEntry(msgspec.Struct, frozen=True):
+    amount: int
+    total_instances: int = 0
+    unlocked_instances: int = 0
+    recent_instances: int = 0
+
+
+class SendResult(msgspec.Struct, frozen=True):
+    """``/send_raw_transaction``: ``ok``, or the reason flags monerod set."""
+
+    ok: bool
+    #: Names of the true reason flags (``double_spend``, ``fee_too_low``...).
+    flags: tuple[str, ...] = ()
+    #: monerod's free-text reason, when it gives one.
+    reason: str = ""
+
+
+#: The boolean fields of a send_raw_transaction reply that explain a refusal.
+SEND_REJECTION_FLAGS = (
+    "double_spend",
+    "fee_too_low",
+    "invalid_input",
+    "invalid_output",
+    "low_mixin",
+    "overspend",
+    "too_big",
+    "too_few_outputs",
+    "sanity_check_failed",
+    "tx_extra_too_big",
+    "nonzero_unlock_time",
+    "not_rct",
+    "not_relayed",
+)
