@@ -190,3 +190,29 @@ def test_view_public_and_check_view_key(wallet: int) -> None:
     assert not check_view_key(primary, non_reduced)
     assert not check_view_key(primary, view_secret[:31])
     assert not check_view_key(primary, b"")
+
+
+def test_check_view_key_on_a_torsioned_subaddress() -> None:
+    """libsodium refuses to multiply a point with a torsion component; monero
+    (and so a made-up subaddress) does not care.  With T of order 2,
+    a (D + T) = a D + (a mod 2) T."""
+    from nacl.bindings import crypto_core_ed25519_add, crypto_scalarmult_ed25519_noclamp
+
+    from lws.monero.address import Address
+
+    order_two = bytes.fromhex("ec" + "ff" * 30 + "7f")  # (0, -1)
+    network, view_secret, _ = _keys(WALLETS[0])
+    spend = decode_address(WALLETS[0]["subaddresses"][1]["address"]).spend_public
+    torsioned_spend = bytes(crypto_core_ed25519_add(spend, order_two))
+    base = int.from_bytes(view_secret, "little")
+    for secret in ((base).to_bytes(32, "little"), (base + 1).to_bytes(32, "little")):
+        clean_view = bytes(crypto_scalarmult_ed25519_noclamp(secret, spend))
+        odd = bool(secret[0] & 1)
+        view = bytes(crypto_core_ed25519_add(clean_view, order_two)) if odd else clean_view
+        assert check_view_key(
+            Address(network, AddressKind.SUBADDRESS, torsioned_spend, view), secret
+        )
+        if odd:
+            assert not check_view_key(
+                Address(network, AddressKind.SUBADDRESS, torsioned_spend, clean_view), secret
+            )
