@@ -248,6 +248,8 @@ class WalletRpc(_Process):
                 "--daemon-address",
                 f"127.0.0.1:{daemon.port}",
                 "--trusted-daemon",
+                "--shared-ringdb-dir",
+                str(workdir / "ringdb"),
                 "--non-interactive",
                 "--log-file",
                 str(self.log_path),

@@ -51,7 +51,8 @@ def build_scenario(daemon: Monerod, wallet: WalletRpc, *, leave_in_pool: bool = 
     # Coinbase: alice mines the funds, bob mines two blocks himself.
     daemon.mine(5, addresses["alice"])
     daemon.mine(2, addresses["bob"])
-    daemon.mine(COINBASE_UNLOCK_BLOCKS + 5, addresses["alice"])
+    # enough unlocked coinbase outputs for rings of 16 (wallet2 needs ~110 blocks)
+    daemon.mine(COINBASE_UNLOCK_BLOCKS + 60, addresses["alice"])
 
     # Bob's subaddresses, created the way a wallet user would.
     wallet.open("bob")

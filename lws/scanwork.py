@@ -1,0 +1,169 @@
+# Owns turning one /get_blocks.bin reply into scan inputs: blocks parsed and
+# hashed, each transaction parsed once with its chain metadata (height,
+# position, fee, mixin, timestamp), hostile transactions skipped one by one
+# with a log line. Synchronous and store-free: the scanner task calls it in a
+# thread; worker processes run the scan math on its output.
+"""Parse a batch of blocks into transactions ready to scan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from msgspec import Struct
+
+from lws.daemon import BlocksReply
+from lws.errors import DaemonError
+from lws.monero.block import block_hash, parse_block
+from lws.monero.errors import MoneroFormatError
+from lws.monero.scan import ScanTx
+from lws.monero.tx import KeyInput, Transaction, parse_transaction, transaction_hash
+
+log = logging.getLogger(__name__)
+
+#: tx_index = height * TX_INDEX_STRIDE + position in block (miner tx = 0): a
+#: chain-order number for every transaction; a block holds far fewer txs.
+TX_INDEX_STRIDE = 1 << 16
+
+
+class BlockMeta(Struct, frozen=True, gc=False):
+    height: int
+    hash: bytes
+    prev_hash: bytes
+    timestamp: int
+
+
+class TxMeta(Struct, frozen=True, gc=False):
+    """What the store keeps about a transaction an account is part of."""
+
+    height: int
+    tx_index: int
+    tx_hash: bytes
+    prefix_hash: bytes
+    timestamp: int
+    unlock_time: int
+    coinbase: bool
+    #: ring size - 1 of the first input (0 for coinbase)
+    mixin: int
+    fee: int
+
+
+class ParsedBatch(Struct, frozen=True):
+    start_height: int
+    blocks: tuple[BlockMeta, ...]
+    txs: tuple[ScanTx, ...]
+    metas: tuple[TxMeta, ...]
+
+
+def tx_fee(tx: Transaction) -> int:
+    if tx.is_coinbase:
+        return 0
+    if tx.rct is not None and tx.rct.type != 0:
+        return tx.rct.fee
+    inputs = sum(txin.amount for txin in tx.inputs if isinstance(txin, KeyInput))
+    outputs = sum(out.amount for out in tx.outputs)
+    return max(inputs - outputs, 0)
+
+
+def tx_mixin(tx: Transaction) -> int:
+    for txin in tx.inputs:
+        if isinstance(txin, KeyInput):
+            return max(len(txin.key_offsets) - 1, 0)
+    return 0
+
+
+def parse_blocks(reply: BlocksReply) -> ParsedBatch:
+    """Parse every block of ``reply``; a block that fails to parse is a daemon error.
+
+    A transaction that fails to parse is skipped (logged): monerod accepted
+    it, so only a bug of ours or a new format can cause that, and one bad
+    transaction must not stop the scan of the rest for every account.
+    """
+    blocks: list[BlockMeta] = []
+    txs: list[ScanTx] = []
+    metas: list[TxMeta] = []
+    for offset, ((block_blob, tx_blobs), indices) in enumerate(
+        zip(reply.blocks, reply.output_indices, strict=True)
+    ):
+        height = reply.start_height + offset
+        try:
+            block = parse_block(block_blob)
+            block_id = block_hash(block_blob, block)
+        except MoneroFormatError as exc:
+            raise DaemonError(f"block {height} from monerod does not parse: {exc}") from exc
+        if len(block.tx_hashes) != len(tx_blobs) or len(indices) != len(tx_blobs) + 1:
+            raise DaemonError(f"block {height}: tx count does not match its tx hashes / indices")
+        blocks.append(
+            BlockMeta(height=height, hash=block_id, prev_hash=block.prev_id, timestamp=block.timestamp)
+        )
+        entries: list[tuple[Transaction | bytes, bytes]] = [(block.miner_tx, b"")]
+        entries.extend((blob, tx_hash) for blob, tx_hash in zip(tx_blobs, block.tx_hashes))
+        for position, (entry, known_hash) in enumerate(entries):
+            try:
+                if isinstance(entry, Transaction):
+                    tx = entry
+                    tx_id = transaction_hash(tx)
+                else:
+                    tx = parse_transaction(entry)
+                    tx_id = known_hash
+            except MoneroFormatError as exc:
+                log.warning("block %d tx %d skipped: %s", height, position, exc)
+                continue
+            txs.append(ScanTx(tx=tx, tx_hash=tx_id, global_indexes=tuple(indices[position])))
+            metas.append(
+                TxMeta(
+                    height=height,
+                    tx_index=height * TX_INDEX_STRIDE + position,
+                    tx_hash=tx_id,
+                    prefix_hash=tx.prefix_hash,
+                    timestamp=block.timestamp,
+                    unlock_time=tx.unlock_time,
+                    coinbase=tx.is_coinbase,
+                    mixin=tx_mixin(tx),
+                    fee=tx_fee(tx),
+                )
+            )
+    return ParsedBatch(
+        start_height=reply.start_height, blocks=tuple(blocks), txs=tuple(txs), metas=tuple(metas)
+    )
+
+
+def pool_tx(blob: bytes, tx_hash: bytes) -> tuple[ScanTx, TxMeta] | None:
+    """A pool transaction ready to scan (no global indexes yet), or None if it does not parse."""
+    try:
+        tx = parse_transaction(blob)
+    except MoneroFormatError as exc:
+        log.warning("pool tx %s skipped: %s", tx_hash.hex(), exc)
+        return None
+    meta = TxMeta(
+        height=-1,
+        tx_index=-1,
+        tx_hash=tx_hash,
+        prefix_hash=tx.prefix_hash,
+        timestamp=0,
+        unlock_time=tx.unlock_time,
+        coinbase=False,
+        mixin=tx_mixin(tx),
+        fee=tx_fee(tx),
+    )
+    return ScanTx(tx=tx, tx_hash=tx_hash, global_indexes=()), meta
+
+
+def verify_chain_link(blocks: Sequence[BlockMeta], previous_hash: bytes | None) -> None:
+    """Each block must name the one before it; a break means a reorg mid-reply."""
+    expected = previous_hash
+    for block in blocks:
+        if expected is not None and block.prev_hash != expected:
+            raise DaemonError(f"block {block.height} does not follow the block before it")
+        expected = block.hash
+
+
+__all__ = [
+    "BlockMeta",
+    "ParsedBatch",
+    "TxMeta",
+    "TX_INDEX_STRIDE",
+    "parse_blocks",
+    "pool_tx",
+    "verify_chain_link",
+]
