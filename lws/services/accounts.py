@@ -1,0 +1,141 @@
+# Owns account creation and rescans as clients ask for them: login (probe,
+# or create a pending CREATE request / an active account when creation is
+# auto-accepted) and import_wallet_request (a pending IMPORT request, or an
+# immediate rescan when imports are auto-accepted), with the pending-request
+# cap. Must not know HTTP; approvals by an operator are the admin's.
+"""login and import_wallet_request."""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+from lws.errors import Forbidden, Unavailable
+from lws.store import Writer
+from lws.store.records import (
+    FLAG_GENERATED_LOCALLY,
+    AccountStatus,
+    RequestKind,
+    RequestRecord,
+)
+from lws.wire.requests import ImportRequest, LoginRequest
+from lws.wire.responses import ImportResponse, LoginResponse
+
+from . import storeio
+from .auth import FORBIDDEN_TEXT, Keys, check_credentials
+from .chainview import chain_height
+from .context import Services
+
+#: import_wallet_request status texts (the clients show them).
+STATUS_APPROVED = "Approved"
+STATUS_PENDING = "Accepted, waiting for approval"
+
+QUEUE_FULL_TEXT = "Too many pending account requests; try again later"
+
+
+def _check_queue(writer: Writer, limit: int) -> None:
+    if writer.count_requests() >= limit:
+        raise Unavailable(QUEUE_FULL_TEXT)
+
+
+def _login(writer: Writer, keys: Keys, req: LoginRequest, svc: Services) -> LoginResponse:
+    found = writer.account_by_address(keys.address)
+    if found is not None:
+        _, record = found
+        if record.status == AccountStatus.HIDDEN or not hmac.compare_digest(
+            record.view_secret, keys.view_secret
+        ):
+            raise Forbidden(FORBIDDEN_TEXT)
+        return LoginResponse(
+            new_address=False,
+            generated_locally=bool(record.flags & FLAG_GENERATED_LOCALLY),
+            start_height=record.start_height,
+        )
+    if not req.create_account or writer.request(RequestKind.CREATE, keys.address) is not None:
+        # Unknown account, or one still waiting for an operator's approval.
+        raise Forbidden(FORBIDDEN_TEXT)
+    start_height = chain_height(writer)
+    flags = FLAG_GENERATED_LOCALLY if req.generated_locally else 0
+    now = int(time.time())
+    if svc.config.auto_accept_creation:
+        writer.add_account(
+            keys.address,
+            view_secret=keys.view_secret,
+            spend_public=keys.address_keys.spend_public,
+            view_public=keys.address_keys.view_public,
+            start_height=start_height,
+            created=now,
+            status=AccountStatus.ACTIVE,
+            flags=flags,
+        )
+    else:
+        _check_queue(writer, svc.config.max_pending_requests)
+        writer.create_request(
+            RequestRecord(
+                kind=RequestKind.CREATE,
+                address=keys.address,
+                view_secret=keys.view_secret,
+                spend_public=keys.address_keys.spend_public,
+                view_public=keys.address_keys.view_public,
+                start_height=start_height,
+                created=now,
+                flags=flags,
+            )
+        )
+    return LoginResponse(
+        new_address=True, generated_locally=req.generated_locally, start_height=start_height
+    )
+
+
+async def login(svc: Services, req: LoginRequest) -> LoginResponse:
+    keys = check_credentials(req.address, req.view_key, svc.address_network)
+    return await storeio.write(svc.store, lambda writer: _login(writer, keys, req, svc))
+
+
+def _import(writer: Writer, keys: Keys, req: ImportRequest, svc: Services) -> ImportResponse:
+    found = writer.account_by_address(keys.address)
+    if found is None:
+        raise Forbidden(FORBIDDEN_TEXT)
+    account_id, record = found
+    if record.status == AccountStatus.HIDDEN or not hmac.compare_digest(
+        record.view_secret, keys.view_secret
+    ):
+        raise Forbidden(FORBIDDEN_TEXT)
+
+    def reply(status: str, new: bool, fulfilled: bool) -> ImportResponse:
+        return ImportResponse(
+            import_fee="0",
+            payment_id="",
+            payment_address="",
+            status=status,
+            new_request=new,
+            request_fulfilled=fulfilled,
+        )
+
+    if record.start_height <= req.from_height:
+        return reply(STATUS_APPROVED, new=False, fulfilled=True)
+    if writer.request(RequestKind.IMPORT, keys.address) is not None:
+        return reply(STATUS_PENDING, new=False, fulfilled=False)
+    if not svc.config.auto_accept_import:
+        _check_queue(writer, svc.config.max_pending_requests)
+    writer.create_request(
+        RequestRecord(
+            kind=RequestKind.IMPORT,
+            address=keys.address,
+            view_secret=keys.view_secret,
+            spend_public=keys.address_keys.spend_public,
+            view_public=keys.address_keys.view_public,
+            start_height=req.from_height,
+            created=int(time.time()),
+            flags=record.flags,
+        )
+    )
+    if svc.config.auto_accept_import:
+        writer.accept_request(RequestKind.IMPORT, keys.address)
+        return reply(STATUS_APPROVED, new=True, fulfilled=True)
+    return reply(STATUS_PENDING, new=True, fulfilled=False)
+
+
+async def import_wallet_request(svc: Services, req: ImportRequest) -> ImportResponse:
+    keys = check_credentials(req.address, req.view_key, svc.address_network)
+    return await storeio.write(svc.store, lambda writer: _import(writer, keys, req, svc))
