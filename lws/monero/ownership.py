@@ -36,6 +36,20 @@ spend-key lookup.  Only a (transaction, account) pair with a lookup hit is
 re-scanned with the exact derivation, so the result is exactly the
 reference's.  Accounts whose view scalar has no clamped form (a negligible
 range) use the exact derivation throughout.
+
+Why the filter never misses: for every (key, account) the candidates
+contain monero's derivation.  A key that decodes and is not of small order
+gives ``8aR = (x, y)`` with ``y`` computed here and both signs tried; a
+small-order key (or a twist point) makes the ladder refuse or return 0, and
+that key is derived exactly; a key that does not decode derives the
+identity, whose view tags and spend keys are checked per output for all
+accounts at once.  The spend-key lookup uses libsodium's subtraction, which
+accepts every point monero accepts (and some it rejects: those hits are
+weeded out by the exact re-scan).
+
+Not modelled: wallet2's coinbase shortcuts (``RefreshOptimizeCoinbase``
+only looks past output 0 of a miner tx when output 0 is owned;
+``RefreshNoCoinbase``); those are the caller's policy.
 """
 
 from __future__ import annotations
@@ -235,6 +249,9 @@ _sodium_ffi = _nacl_sodium.ffi
 
 #: (output key, view tag, varint of the output index)
 _Check = tuple[bytes, int | None, bytes]
+#: Per tx: (key slot, the outputs it may derive) groups, and the spend keys
+#: the identity derivation gives for its outputs.
+_Plan = tuple[list[tuple[int, list[_Check]]], list[bytes]]
 
 
 class _Hash(Protocol):
@@ -310,21 +327,26 @@ def find_owned_outputs(
 
     # 1. Every distinct key that may derive something, and u(R) for those
     #    that can go through X25519 (y < p and not +-1, whose derivation is
-    #    the identity whatever the account).
+    #    the identity whatever the account).  Per tx, a plan: which key
+    #    (slot) is checked against which outputs, and the spend keys the
+    #    identity derivation would give (the same for every account).
     slot_of: dict[bytes, int] = {}
     slot_keys: list[bytes] = []
     generic_slots: list[int] = []
     denominators: list[int] = []
     numerators: list[int] = []
-    tx_sources: list[tuple[list[int], list[int]] | None] = []
+    plans: list[_Plan | None] = []
     for tx in txs:
         mains = tx.tx_pubkeys
-        n_outputs = len(tx.outputs)
+        outputs = tx.outputs
+        n_outputs = len(outputs)
         if not mains or n_outputs == 0:
-            tx_sources.append(None)
+            plans.append(None)
             continue
+        additional = tx.additional_pubkeys
+        n_additional = min(len(additional), n_outputs)
         slots: list[int] = []
-        for key in (*mains, *tx.additional_pubkeys[:n_outputs]):
+        for key in (*mains, *additional[:n_additional]):
             slot = slot_of.get(key)
             if slot is None:
                 slot = len(slot_keys)
@@ -337,7 +359,29 @@ def find_owned_outputs(
                         denominators.append((1 - y) % P)
                         numerators.append(1 + y)
             slots.append(slot)
-        tx_sources.append((slots[: len(mains)], slots[len(mains) :]))
+        checks: list[_Check] = []
+        groups: list[tuple[int, list[_Check]]] = []
+        identity_keys: list[bytes] = []
+        for index, (output_key, view_tag) in enumerate(outputs):
+            if len(output_key) != KEY_SIZE:
+                continue  # cannot decode: nobody owns it
+            if index < _TABLE_SIZE:
+                varint = _VARINTS[index]
+                identity_tag = _IDENTITY_VIEW_TAGS[index]
+            else:
+                varint = encode_varint(index)
+                identity_tag = derive_view_tag(IDENTITY, index)
+            if view_tag is None or view_tag == identity_tag:
+                spend_key = _spend_key_for(output_key, IDENTITY, varint)
+                if spend_key is not None:
+                    identity_keys.append(spend_key)
+            check = (output_key, view_tag, varint)
+            checks.append(check)
+            if index < n_additional:
+                groups.append((slots[len(mains) + index], [check]))
+        if checks:
+            groups.extend((slot, checks) for slot in slots[: len(mains)])
+        plans.append((groups, identity_keys))
     n_slots = len(slot_keys)
     u_inverses = _batch_invert(denominators)
     u_values = [
@@ -393,7 +437,8 @@ def find_owned_outputs(
     inverses = _batch_invert([u + 1 if u else 1 for u in ladder_u])
     candidates: list[list[tuple[bytes, ...]]] = []
     salt = VIEW_TAG_SALT
-    high_bit = _HIGH_BIT
+    salt_bits = int.from_bytes(salt, "little")
+    high_bit = _HIGH_BIT << 64
     flat = 0
     for position, account in enumerate(accounts):
         row: list[tuple[bytes, ...]] = [empty] * n_slots
@@ -408,11 +453,9 @@ def find_owned_outputs(
         for slot in generic_slots:
             u_derived = ladder_u[flat]
             if u_derived:
-                y = (u_derived - 1) * inverses[flat] % P
-                row[slot] = (
-                    salt + y.to_bytes(32, "little"),
-                    salt + (y | high_bit).to_bytes(32, "little"),
-                )
+                # "view_tag" || y as one integer: y << 64 | salt, sign at bit 319.
+                y = (u_derived - 1) * inverses[flat] % P << 64 | salt_bits
+                row[slot] = (y.to_bytes(40, "little"), (y | high_bit).to_bytes(40, "little"))
             else:
                 derivation = exact(slot, position)
                 if derivation != IDENTITY:
@@ -421,37 +464,13 @@ def find_owned_outputs(
 
     # 4. Filter each (tx, account) pair; re-scan exactly the rare pairs
     #    where a candidate passes the view tag and the spend-key lookup.
-    spend_key_maps = [account.spend_keys for account in accounts]
     digest = _keccak
-    for tx_position, (tx, sources) in enumerate(zip(txs, tx_sources, strict=True)):
-        if sources is None:
-            continue
-        main_slots, additional_slots = sources
-        n_additional = len(additional_slots)
-        all_outputs: list[_Check] = []
-        groups: list[tuple[int, list[_Check]]] = []
-        identity_keys: list[bytes] = []
-        for index, (output_key, view_tag) in enumerate(tx.outputs):
-            if len(output_key) != KEY_SIZE:
-                continue  # cannot decode: nobody owns it
-            if index < _TABLE_SIZE:
-                varint = _VARINTS[index]
-                identity_tag = _IDENTITY_VIEW_TAGS[index]
-            else:
-                varint = encode_varint(index)
-                identity_tag = derive_view_tag(IDENTITY, index)
-            if view_tag is None or view_tag == identity_tag:
-                spend_key = _spend_key_for(output_key, IDENTITY, varint)
-                if spend_key is not None:
-                    identity_keys.append(spend_key)
-            check = (output_key, view_tag, varint)
-            all_outputs.append(check)
-            if index < n_additional:
-                groups.append((additional_slots[index], [check]))
-        groups.extend((slot, all_outputs) for slot in main_slots)
-        for position in range(n_accounts):
-            spend_keys = spend_key_maps[position]
-            row = candidates[position]
+    for position, row in enumerate(candidates):
+        spend_keys = accounts[position].spend_keys
+        for tx_position, plan in enumerate(plans):
+            if plan is None:
+                continue
+            groups, identity_keys = plan
             suspect = False
             for spend_key in identity_keys:
                 if spend_key in spend_keys:
@@ -480,7 +499,9 @@ def find_owned_outputs(
                 def derive(key: bytes, position: int = position) -> bytes:
                     return exact(slot_of[key], position)
 
-                results[tx_position][position] = _exact_scan(tx, accounts[position], derive)
+                results[tx_position][position] = _exact_scan(
+                    txs[tx_position], accounts[position], derive
+                )
     return results
 
 
