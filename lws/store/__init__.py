@@ -1,0 +1,80 @@
+# Owns the public face of the store package: what the rest of lws may import.
+# Must not add logic; the only package that imports lmdb is this one, and no
+# lmdb name is re-exported.
+"""lws's storage: accounts, outputs, spends, chain, requests in one LMDB.
+
+Typical use::
+
+    store = Store.open(path, network="mainnet")
+    with store.read() as r:
+        found = r.account_by_address(address)
+    skipped = store.transact(lambda w: w.add_block_batch(start, hashes, batches))
+
+From trio, run each call in a worker thread
+(``await trio.to_thread.run_sync(store.transact, fn)``).
+"""
+
+from .errors import (
+    AccountExists,
+    ChainMismatch,
+    FormatError,
+    InvalidRecord,
+    StoreError,
+    StoreOpenError,
+    UnknownAccount,
+    UnknownRequest,
+    WrongNetwork,
+)
+from .migrations import MIGRATIONS, Migration
+from .reader import Reader
+from .records import (
+    FLAG_GENERATED_LOCALLY,
+    IDENTITY_MASK,
+    RCT_TYPE_V1,
+    AccountBatch,
+    AccountPool,
+    AccountRecord,
+    AccountStatus,
+    OutputRecord,
+    Owner,
+    RequestKind,
+    RequestRecord,
+    SpendRecord,
+    StoreMeta,
+)
+from .schema import FORMAT_VERSION, tx_index_of
+from .store import Store
+from .writer import Writer, merge_ranges
+
+__all__ = [
+    "FLAG_GENERATED_LOCALLY",
+    "FORMAT_VERSION",
+    "IDENTITY_MASK",
+    "MIGRATIONS",
+    "RCT_TYPE_V1",
+    "AccountBatch",
+    "AccountExists",
+    "AccountPool",
+    "AccountRecord",
+    "AccountStatus",
+    "ChainMismatch",
+    "FormatError",
+    "InvalidRecord",
+    "Migration",
+    "OutputRecord",
+    "Owner",
+    "Reader",
+    "RequestKind",
+    "RequestRecord",
+    "SpendRecord",
+    "Store",
+    "StoreError",
+    "StoreMeta",
+    "StoreOpenError",
+    "UnknownAccount",
+    "UnknownRequest",
+    "WrongNetwork",
+    "Writer",
+    "merge_ranges",
+    "tx_index_of",
+]

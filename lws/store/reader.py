@@ -1,0 +1,313 @@
+# Owns every read of the store's tables: Reader, a view over one LMDB
+# transaction (a consistent snapshot). Must not write, open or close
+# transactions (Store does), or let an lmdb object escape to callers.
+"""Domain-level reads over one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import lmdb
+
+from . import schema as s
+from .errors import StoreOpenError
+from .records import (
+    ACCOUNT_DECODER,
+    OUTPUT_DECODER,
+    REQUEST_DECODER,
+    SPEND_DECODER,
+    AccountRecord,
+    AccountStatus,
+    OutputRecord,
+    Owner,
+    RequestKind,
+    RequestRecord,
+    SpendRecord,
+    StoreMeta,
+)
+
+#: block_id_history: this many newest hashes go in one by one before the
+#: step starts doubling (monero wallet2's get_short_chain_history).
+HISTORY_SEQUENTIAL: int = 11
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """The environment's named databases, opened once by Store."""
+
+    meta: lmdb._Database
+    accounts: lmdb._Database
+    addresses: lmdb._Database
+    requests: lmdb._Database
+    outputs: lmdb._Database
+    spends: lmdb._Database
+    global_index: lmdb._Database
+    blocks: lmdb._Database
+    pool_outputs: lmdb._Database
+    pool_spends: lmdb._Database
+
+
+def _prefix_items(
+    txn: lmdb.Transaction[bytes], db: lmdb._Database, prefix: bytes, start: bytes | None = None
+) -> Iterator[tuple[bytes, bytes]]:
+    """Items whose key starts with ``prefix``, from ``start`` (default: the prefix)."""
+    cursor = txn.cursor(db)
+    if not cursor.set_range(start if start is not None else prefix):
+        return
+    for key, value in cursor:
+        if not key.startswith(prefix):
+            return
+        yield key, value
+
+
+class Reader:
+    """Reads over one transaction. Valid only inside its ``with`` block (or
+    ``transact`` call): iterators and methods fail once it has ended."""
+
+    def __init__(self, txn: lmdb.Transaction[bytes], tables: Tables) -> None:
+        self._txn = txn
+        self._t = tables
+
+    # -- meta ---------------------------------------------------------------
+    @property
+    def meta(self) -> StoreMeta:
+        get = self._txn.get
+        db = self._t.meta
+        version = get(s.META_FORMAT_VERSION, db=db)
+        network = get(s.META_NETWORK, db=db)
+        created = get(s.META_CREATED, db=db)
+        next_id = get(s.META_NEXT_ACCOUNT_ID, db=db)
+        if version is None or network is None or created is None or next_id is None:
+            raise StoreOpenError("the store's meta table is incomplete")
+        return StoreMeta(
+            format_version=s.read_u32(version),
+            network=network.decode("ascii"),
+            created=s.read_u64(created),
+            next_account_id=s.read_u32(next_id),
+        )
+
+    # -- accounts -----------------------------------------------------------
+    def account(self, account_id: int) -> AccountRecord | None:
+        raw = self._txn.get(s.account_key(account_id), db=self._t.accounts)
+        return None if raw is None else ACCOUNT_DECODER.decode(raw)
+
+    def account_id(self, address: str) -> int | None:
+        if len(address) > s.MAX_ADDRESS_LENGTH or not address.isascii():
+            return None
+        raw = self._txn.get(s.address_key(address), db=self._t.addresses)
+        return None if raw is None else s.read_u32(raw)
+
+    def account_by_address(self, address: str) -> tuple[int, AccountRecord] | None:
+        account_id = self.account_id(address)
+        if account_id is None:
+            return None
+        record = self.account(account_id)
+        return None if record is None else (account_id, record)
+
+    def accounts(self, status: AccountStatus | None = None) -> Iterator[tuple[int, AccountRecord]]:
+        """Every account (of one status) in id order, decoded lazily."""
+        decode = ACCOUNT_DECODER.decode
+        for key, value in self._txn.cursor(self._t.accounts):
+            record = decode(value)
+            if status is None or record.status == status:
+                yield s.read_u32(key), record
+
+    def count_accounts(self) -> int:
+        return self._txn.stat(self._t.accounts)["entries"]
+
+    # -- outputs and spends ---------------------------------------------------
+    def outputs(self, account_id: int, from_height: int = 0) -> list[OutputRecord]:
+        """The account's mined outputs at or above ``from_height``, in chain order."""
+        decode = OUTPUT_DECODER.decode
+        return [
+            decode(v)
+            for _, v in _prefix_items(
+                self._txn,
+                self._t.outputs,
+                s.account_key(account_id),
+                s.account_from_height(account_id, from_height),
+            )
+        ]
+
+    def output(self, account_id: int, tx_index: int, output_index: int) -> OutputRecord | None:
+        raw = self._txn.get(s.output_key(account_id, tx_index, output_index), db=self._t.outputs)
+        return None if raw is None else OUTPUT_DECODER.decode(raw)
+
+    def spends(self, account_id: int, from_height: int = 0) -> list[SpendRecord]:
+        """The account's mined candidate spends at or above ``from_height``, in chain order."""
+        decode = SPEND_DECODER.decode
+        return [
+            decode(v)
+            for _, v in _prefix_items(
+                self._txn,
+                self._t.spends,
+                s.account_key(account_id),
+                s.account_from_height(account_id, from_height),
+            )
+        ]
+
+    def pool_outputs(self, account_id: int) -> list[OutputRecord]:
+        decode = OUTPUT_DECODER.decode
+        return [
+            decode(v)
+            for _, v in _prefix_items(self._txn, self._t.pool_outputs, s.account_key(account_id))
+        ]
+
+    def pool_spends(self, account_id: int) -> list[SpendRecord]:
+        decode = SPEND_DECODER.decode
+        return [
+            decode(v)
+            for _, v in _prefix_items(self._txn, self._t.pool_spends, s.account_key(account_id))
+        ]
+
+    def owners_of(self, index_amount: int, global_index: int) -> list[Owner]:
+        """Accounts that own the output at (``index_amount``, ``global_index``).
+
+        ``index_amount`` is 0 for every RingCT-era ring member. Usually empty
+        or one owner; one cursor seek either way.
+        """
+        owners = []
+        for key, value in _prefix_items(
+            self._txn, self._t.global_index, s.gindex_prefix(index_amount, global_index)
+        ):
+            tx_index, output_index = s.read_output_ref(value)
+            owners.append(Owner(s.split_gindex_key(key)[2], tx_index, output_index))
+        return owners
+
+    # -- requests -------------------------------------------------------------
+    def request(self, kind: RequestKind, address: str) -> RequestRecord | None:
+        if len(address) > s.MAX_ADDRESS_LENGTH or not address.isascii():
+            return None
+        raw = self._txn.get(s.request_key(kind, address), db=self._t.requests)
+        return None if raw is None else REQUEST_DECODER.decode(raw)
+
+    def requests(self, kind: RequestKind | None = None) -> Iterator[RequestRecord]:
+        """Pending requests, by kind then address."""
+        decode = REQUEST_DECODER.decode
+        if kind is None:
+            for _, value in self._txn.cursor(self._t.requests):
+                yield decode(value)
+        else:
+            for _, value in _prefix_items(self._txn, self._t.requests, s.request_prefix(kind)):
+                yield decode(value)
+
+    def count_requests(self, kind: RequestKind | None = None) -> int:
+        if kind is None:
+            return self._txn.stat(self._t.requests)["entries"]
+        return sum(1 for _ in _prefix_items(self._txn, self._t.requests, s.request_prefix(kind)))
+
+    # -- chain ----------------------------------------------------------------
+    def chain_top(self) -> tuple[int, bytes] | None:
+        """The highest stored block (height, hash), or None if none is stored."""
+        cursor = self._txn.cursor(self._t.blocks)
+        if not cursor.last():
+            return None
+        return s.read_u64(cursor.key()), cursor.value()
+
+    def chain_bottom(self) -> int | None:
+        """The lowest stored height above genesis (the base of the contiguous
+        run of hashes, see Writer.add_block_batch); None if there is none."""
+        cursor = self._txn.cursor(self._t.blocks)
+        if not cursor.set_range(s.block_key(1)):
+            return None
+        return s.read_u64(cursor.key())
+
+    def hash_at(self, height: int) -> bytes | None:
+        if not 0 <= height <= s.MAX_U64:
+            return None
+        return self._txn.get(s.block_key(height), db=self._t.blocks)
+
+    def block_id_history(self) -> list[bytes]:
+        """Block ids for get_blocks.bin, newest first: the 11 newest, then
+        back by 2, 4, 8, ... blocks, then the lowest stored block of the run,
+        then genesis (if stored), as monero's wallet2 builds them."""
+        top = self.chain_top()
+        if top is None:
+            return []
+        size = top[0] + 1
+        bottom = self.chain_bottom() or 0
+        if bottom == 1 and self.hash_at(0) is not None:
+            bottom = 0  # the run reaches genesis
+        ids: list[bytes] = []
+        lowest = size
+        offset, step, i = 1, 1, 0
+        while offset <= size and size - offset >= bottom:
+            height = size - offset
+            block = self.hash_at(height)
+            if block is not None:
+                ids.append(block)
+                lowest = height
+            if i < HISTORY_SEQUENTIAL - 1:
+                offset += 1
+            else:
+                step *= 2
+                offset += step
+            i += 1
+        if lowest > bottom:  # the run's base, as wallet2 adds it
+            base = self.hash_at(bottom)
+            if base is not None:
+                ids.append(base)
+                lowest = bottom
+        if lowest > 0:
+            genesis = self.hash_at(0)
+            if genesis is not None:
+                ids.append(genesis)
+        return ids
+
+    # -- validation -------------------------------------------------------------
+    def check(self) -> list[str]:
+        """Cross-check the tables; return one line per problem (empty: sound).
+
+        Full scan of every table: for ``lws admin validate`` and tests, not
+        for hot paths. Problem lines never include secrets.
+        """
+        problems: list[str] = []
+        top = self.chain_top()
+        chain_next = 0 if top is None else top[0] + 1
+        bottom = self.chain_bottom()
+        if top is not None:
+            expected = (0 if bottom is None else top[0] - bottom + 1) + (
+                1 if self.hash_at(0) is not None else 0
+            )
+            entries = self._txn.stat(self._t.blocks)["entries"]
+            if entries != expected:
+                problems.append(f"blocks: {entries} hashes, {expected} expected (gap in the run)")
+        referenced = 0
+        for account_id, record in self.accounts():
+            label = f"account {account_id}"
+            if self.account_id(record.address) != account_id:
+                problems.append(f"{label}: address index does not point back")
+            if record.scan_height > max(chain_next, record.start_height):
+                problems.append(f"{label}: scan_height {record.scan_height} beyond chain")
+            for out in self.outputs(account_id):
+                if out.height is None or out.height >= record.scan_height:
+                    problems.append(f"{label}: output at {out.height} not below scan_height")
+                elif s.height_of_tx_index(out.tx_index) != out.height:
+                    problems.append(f"{label}: output tx_index does not match its height")
+                ref = self._txn.get(
+                    s.gindex_key(out.index_amount, out.global_index, account_id),
+                    db=self._t.global_index,
+                )
+                if ref is None or s.read_output_ref(ref) != (out.tx_index, out.output_index):
+                    problems.append(f"{label}: output {out.global_index} not in the global index")
+                referenced += 1
+            for spend in self.spends(account_id):
+                if spend.height is None or spend.height >= record.scan_height:
+                    problems.append(f"{label}: spend at {spend.height} not below scan_height")
+                if (
+                    self.output(account_id, spend.source_tx_index, spend.source_output_index)
+                    is None
+                ):
+                    problems.append(f"{label}: spend's source output is missing")
+        gindex_entries = self._txn.stat(self._t.global_index)["entries"]
+        if gindex_entries != referenced:
+            problems.append(f"global_index: {gindex_entries} entries for {referenced} outputs")
+        if self._txn.stat(self._t.addresses)["entries"] != self.count_accounts():
+            problems.append("addresses: index size differs from the account count")
+        for table in (self._t.outputs, self._t.spends, self._t.pool_outputs, self._t.pool_spends):
+            for key, _ in self._txn.cursor(table):
+                if self.account(s.read_u32(key[: s.ACCOUNT_PREFIX_SIZE])) is None:
+                    problems.append("a record belongs to no account")
+                    break
+        return problems

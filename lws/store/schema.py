@@ -1,0 +1,234 @@
+# Owns the on-disk layout of the store: FORMAT_VERSION, the table names, every
+# key layout and fixed-width index value, and the store's limits. Pure byte
+# packing: must not import lmdb, open files, or know any record's fields.
+"""The LMDB layout, in one place.
+
+Every integer in a key is big-endian and fixed-width, so keys sort as bytes
+in numeric order and a range of keys is a prefix or a ``set_range`` scan.
+Values of the record tables are msgpack arrays of the Structs in
+:mod:`lws.store.records`; values of the index tables are fixed-width bytes.
+
+Tables (LMDB named databases)::
+
+    meta            name (ascii)                           -> see META_* below
+    accounts        u32 account_id                         -> AccountRecord
+    addresses       address (ascii)                        -> u32 account_id
+    requests        u8 kind | address (ascii)              -> RequestRecord
+    outputs         u32 account | u64 tx_index | u16 vout  -> OutputRecord
+    spends          u32 account | u64 tx_index | 32 key_image | u64 source gi
+                                                           -> SpendRecord
+    global_index    u64 index_amount | u64 global_index | u32 account
+                                                           -> u64 tx_index | u16 vout
+    blocks          u64 height                             -> 32-byte block hash
+    pool_outputs    u32 account | 32 tx_hash | u16 vout    -> OutputRecord
+    pool_spends     u32 account | 32 tx_hash | 32 key_image | u64 source gi
+                                                           -> SpendRecord
+
+``tx_index`` numbers a mined transaction in chain order:
+``height << TX_POSITION_BITS | position in block`` (the miner tx is position
+0). It is the sort key of outputs and spends, so an account's history is one
+key-range scan in chain order, and "everything at or above height h" starts
+at ``tx_index_of(h, 0)``.
+
+``index_amount`` is the amount namespace of the global index: 0 for every
+RingCT-era output (tx version 2, coinbase included), the cleartext amount for
+a pre-RingCT (version 1) output.
+
+A spend key ends with the source output's global index because one input's
+ring may hold several outputs of the same account: each is a candidate spend
+with the same key image, and the client keeps the one whose key image it can
+derive.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Final
+
+#: Bumped on any change that an older lws could misread. Appending a field
+#: with a default at the END of a record Struct does not need a bump (msgpack
+#: arrays decode with the defaults filled in); anything else does, with a
+#: migration registered in :mod:`lws.store.migrations`.
+FORMAT_VERSION: Final = 1
+
+# -- table names -------------------------------------------------------------
+T_META: Final = b"meta"
+T_ACCOUNTS: Final = b"accounts"
+T_ADDRESSES: Final = b"addresses"
+T_REQUESTS: Final = b"requests"
+T_OUTPUTS: Final = b"outputs"
+T_SPENDS: Final = b"spends"
+T_GLOBAL_INDEX: Final = b"global_index"
+T_BLOCKS: Final = b"blocks"
+T_POOL_OUTPUTS: Final = b"pool_outputs"
+T_POOL_SPENDS: Final = b"pool_spends"
+
+TABLES: Final = (
+    T_META,
+    T_ACCOUNTS,
+    T_ADDRESSES,
+    T_REQUESTS,
+    T_OUTPUTS,
+    T_SPENDS,
+    T_GLOBAL_INDEX,
+    T_BLOCKS,
+    T_POOL_OUTPUTS,
+    T_POOL_SPENDS,
+)
+
+# -- meta keys ---------------------------------------------------------------
+#: u32: the FORMAT_VERSION the data is written in.
+META_FORMAT_VERSION: Final = b"format_version"
+#: ascii: the Monero network the store scans (mainnet, stagenet, testnet, regtest...).
+META_NETWORK: Final = b"network"
+#: u64: unix seconds when the store was created.
+META_CREATED: Final = b"created"
+#: u32: the id the next account gets. Ids are never reused, even after deletion.
+META_NEXT_ACCOUNT_ID: Final = b"next_account_id"
+
+# -- limits --------------------------------------------------------------------
+#: Named databases the environment may hold: the tables above plus room for
+#: migrations that add tables before dropping old ones.
+MAX_DBS: Final = 32
+#: Reader slots in the lock file, shared by every process that opens the
+#: store. Each open read transaction takes one: API worker threads, the
+#: scanner, admin CLI runs. LMDB's default (126) is tight for a busy server;
+#: a slot is 64 bytes of lock file.
+MAX_READERS: Final = 1024
+#: First map size of a new store. The map grows by doubling on demand, so
+#: this only sets how soon the first growth happens.
+INITIAL_MAP_SIZE: Final = 64 << 20
+#: The map never grows past this: 1 TiB of address space. Far above any
+#: plausible light-wallet server; it stops a runaway writer filling the disk.
+MAX_MAP_SIZE: Final = 1 << 40
+#: How long a map growth waits for this process's open readers to finish
+#: (LMDB forbids resizing under an open transaction of the same process).
+#: Readers are short; a reader held longer than this is a bug.
+GROW_WAIT_SECONDS: Final = 30.0
+#: Addresses are 95 (standard, subaddress) or 106 (integrated) base58
+#: characters; the cap keeps every address key far below LMDB's 511-byte key
+#: limit and rejects garbage early.
+MAX_ADDRESS_LENGTH: Final = 128
+#: Bits of tx_index that hold the position of a transaction in its block.
+#: 65,536 transactions per block is far beyond any block monero's weight
+#: limit allows today (a minimal tx is ~1.5 kB; 65,536 of them is ~100 MB).
+TX_POSITION_BITS: Final = 16
+MAX_TX_POSITION: Final = (1 << TX_POSITION_BITS) - 1
+#: Heights fit in the 48 bits tx_index leaves them.
+MAX_HEIGHT: Final = (1 << (64 - TX_POSITION_BITS)) - 1
+MAX_ACCOUNT_ID: Final = (1 << 32) - 1
+MAX_U64: Final = (1 << 64) - 1
+MAX_U16: Final = (1 << 16) - 1
+#: Sizes of the fixed-width byte fields.
+HASH_SIZE: Final = 32
+KEY_SIZE: Final = 32
+
+_U8 = struct.Struct(">B")
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_OUTPUT = struct.Struct(">IQH")
+_GINDEX = struct.Struct(">QQI")
+_OUTPUT_REF = struct.Struct(">QH")
+_ACCOUNT_TX = struct.Struct(">IQ")
+
+#: Key lengths, for code that slices keys apart.
+ACCOUNT_PREFIX_SIZE: Final = _U32.size
+GINDEX_PREFIX_SIZE: Final = _U64.size * 2
+
+
+def tx_index_of(height: int, position: int) -> int:
+    """The chain-order number of the transaction at ``position`` in block ``height``."""
+    if not 0 <= height <= MAX_HEIGHT:
+        raise ValueError(f"height out of range: {height}")
+    if not 0 <= position <= MAX_TX_POSITION:
+        raise ValueError(f"tx position out of range: {position}")
+    return (height << TX_POSITION_BITS) | position
+
+
+def height_of_tx_index(tx_index: int) -> int:
+    return tx_index >> TX_POSITION_BITS
+
+
+def u32(value: int) -> bytes:
+    return _U32.pack(value)
+
+
+def read_u32(data: bytes) -> int:
+    value: int = _U32.unpack(data)[0]
+    return value
+
+
+def u64(value: int) -> bytes:
+    return _U64.pack(value)
+
+
+def read_u64(data: bytes) -> int:
+    value: int = _U64.unpack(data)[0]
+    return value
+
+
+def account_key(account_id: int) -> bytes:
+    return _U32.pack(account_id)
+
+
+def address_key(address: str) -> bytes:
+    return address.encode("ascii")
+
+
+def request_key(kind: int, address: str) -> bytes:
+    return _U8.pack(kind) + address.encode("ascii")
+
+
+def request_prefix(kind: int) -> bytes:
+    return _U8.pack(kind)
+
+
+def output_key(account_id: int, tx_index: int, output_index: int) -> bytes:
+    return _OUTPUT.pack(account_id, tx_index, output_index)
+
+
+def account_from_height(account_id: int, height: int) -> bytes:
+    """Start of an account's outputs or spends at or above ``height``."""
+    return _ACCOUNT_TX.pack(account_id, tx_index_of(height, 0))
+
+
+def spend_key(account_id: int, tx_index: int, key_image: bytes, source_global_index: int) -> bytes:
+    return _ACCOUNT_TX.pack(account_id, tx_index) + key_image + _U64.pack(source_global_index)
+
+
+def gindex_key(index_amount: int, global_index: int, account_id: int) -> bytes:
+    return _GINDEX.pack(index_amount, global_index, account_id)
+
+
+def gindex_prefix(index_amount: int, global_index: int) -> bytes:
+    return _GINDEX.pack(index_amount, global_index, 0)[:GINDEX_PREFIX_SIZE]
+
+
+def split_gindex_key(key: bytes) -> tuple[int, int, int]:
+    index_amount, global_index, account_id = _GINDEX.unpack(key)
+    return int(index_amount), int(global_index), int(account_id)
+
+
+def output_ref(tx_index: int, output_index: int) -> bytes:
+    """Value of a global_index entry: where the output sits in ``outputs``."""
+    return _OUTPUT_REF.pack(tx_index, output_index)
+
+
+def read_output_ref(data: bytes) -> tuple[int, int]:
+    tx_index, output_index = _OUTPUT_REF.unpack(data)
+    return int(tx_index), int(output_index)
+
+
+def block_key(height: int) -> bytes:
+    return _U64.pack(height)
+
+
+def pool_output_key(account_id: int, tx_hash: bytes, output_index: int) -> bytes:
+    return _U32.pack(account_id) + tx_hash + _U16.pack(output_index)
+
+
+def pool_spend_key(
+    account_id: int, tx_hash: bytes, key_image: bytes, source_global_index: int
+) -> bytes:
+    return _U32.pack(account_id) + tx_hash + key_image + _U64.pack(source_global_index)
