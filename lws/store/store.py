@@ -108,12 +108,13 @@ class Store:
     ) -> None:
         if not network or not network.isascii():
             raise StoreOpenError("network must be a non-empty ascii name")
-        if self._readonly:
-            with self.read() as r:
-                raw_version = r._txn.get(s.META_FORMAT_VERSION, db=r._t.meta)
-            if raw_version is None:
+        with self.read() as r:
+            raw_version = r._txn.get(s.META_FORMAT_VERSION, db=r._t.meta)
+        if raw_version is None:
+            if self._readonly:
                 raise StoreOpenError(f"{self._path} is not an lws store")
-        else:
+            # A new store (no write txn otherwise: opening must not queue
+            # behind another process's long batch).
             self.transact(lambda w: _init_meta(w, network, format_version))
         with self.read() as r:
             meta = r.meta
@@ -186,6 +187,15 @@ class Store:
         the transaction is aborted, the map doubled and ``fn`` run again."""
         if self._readonly:
             raise StoreError("the store is open read-only")
+        if getattr(self._local, "writing", False):
+            raise StoreError("transact() cannot nest: one write transaction per call")
+        self._local.writing = True
+        try:
+            return self._transact(fn)
+        finally:
+            self._local.writing = False
+
+    def _transact(self, fn: Callable[[Writer], T]) -> T:
         while True:
             txn = self._begin(write=True)
             seen_size = self._env.info()["map_size"]

@@ -177,16 +177,17 @@ def writer_forever(path: str, map_size: int, ready: multiprocessing.queues.Queue
 
 def reader_loop(
     path: str,
+    map_size: int,
     reading: multiprocessing.synchronize.Event,
     stop: multiprocessing.synchronize.Event,
-    results: multiprocessing.queues.Queue[tuple[int, int, list[str]]],
+    results: multiprocessing.queues.Queue[tuple[int, int, int, list[str]]],
 ) -> None:
     """Child body of the concurrent-read test: check snapshots until told to
-    stop; report how many distinct chain lengths it saw, the longest, and
-    the problems."""
+    stop; report how many distinct chain lengths it saw, the longest, its
+    final map size and the problems."""
     lengths: set[int] = set()
     problems: list[str] = []
-    with Store.open(path, network=NETWORK, readonly=True) as store:
+    with Store.open(path, network=NETWORK, readonly=True, map_size=map_size) as store:
         reading.set()
         while not stop.is_set() and len(problems) < 10:
             length, found = snapshot_problems(store)
@@ -195,4 +196,5 @@ def reader_loop(
         length, found = snapshot_problems(store)
         problems.extend(found)
         lengths.add(length)
-    results.put((len(lengths), max(lengths), problems))
+        final_size = store.map_size
+    results.put((len(lengths), max(lengths), final_size, problems))

@@ -104,3 +104,16 @@ def test_exception_aborts_the_whole_write(tmp_path: Path) -> None:
         with store.read() as r:
             assert r.count_accounts() == 0
             assert r.meta.next_account_id == 1
+
+
+def test_nested_transact_is_refused(tmp_path: Path) -> None:
+    with Store.open(tmp_path, network=NETWORK) as store:
+
+        def nested(w: Writer) -> None:
+            add_account(w, 1)
+            store.transact(lambda inner: add_account(inner, 2))
+
+        with pytest.raises(StoreError, match="cannot nest"):
+            store.transact(nested)
+        assert store.query(lambda r: r.count_accounts()) == 0
+        store.transact(lambda w: add_account(w, 3))  # the flag was reset

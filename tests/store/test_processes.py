@@ -35,8 +35,8 @@ def test_reader_process_sees_whole_batches(tmp_path: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
     reading = ctx.Event()
     stop = ctx.Event()
-    results: multiprocessing.Queue[tuple[int, int, list[str]]] = ctx.Queue()
-    child = ctx.Process(target=reader_loop, args=(str(tmp_path), reading, stop, results))
+    results: multiprocessing.Queue[tuple[int, int, int, list[str]]] = ctx.Queue()
+    child = ctx.Process(target=reader_loop, args=(str(tmp_path), SMALL_MAP, reading, stop, results))
     child.start()
     try:
         with Store.open(tmp_path, network=NETWORK, map_size=SMALL_MAP) as store:
@@ -48,7 +48,7 @@ def test_reader_process_sees_whole_batches(tmp_path: Path) -> None:
                 )
             grown = store.map_size > first_size
         stop.set()
-        distinct, longest, problems = results.get(timeout=CHILD_START_TIMEOUT)
+        distinct, longest, child_size, problems = results.get(timeout=CHILD_START_TIMEOUT)
     finally:
         stop.set()
         child.join(timeout=CHILD_START_TIMEOUT)
@@ -56,6 +56,7 @@ def test_reader_process_sees_whole_batches(tmp_path: Path) -> None:
             child.kill()
     assert child.exitcode == 0
     assert grown
+    assert child_size > SMALL_MAP  # the reader adopted the writer's growth
     assert problems == []
     assert distinct > 3, distinct  # it read while the batches went in
     assert longest == BATCHES * BATCH_BLOCKS  # its last snapshot saw every batch

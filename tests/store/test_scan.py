@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from lws.store import (
@@ -95,9 +96,7 @@ def test_bad_batch_changes_nothing(store: Store) -> None:
     with pytest.raises(InvalidRecord, match="beyond the chain"):
         store.transact(lambda w: w.add_block_batch(0, hashes(0, 10), {a: AccountBatch(5, 11)}))
     broken = make_output(6, 0, 0)
-    broken = type(broken)(
-        **{**{f: getattr(broken, f) for f in broken.__struct_fields__}, "mask": b"x"}
-    )
+    broken = msgspec.structs.replace(broken, mask=b"x")
     with pytest.raises(InvalidRecord, match="mask"):
         store.transact(
             lambda w: w.add_block_batch(0, hashes(0, 10), {a: AccountBatch(5, 10, (broken,))})
