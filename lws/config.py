@@ -89,7 +89,11 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         raw = environ.get(ENV_PREFIX + name.upper())
         if raw is None:
             continue
-        values[name] = [item.strip() for item in raw.split(",") if item.strip()] if name in _LIST_FIELDS else raw
+        values[name] = (
+            [item.strip() for item in raw.split(",") if item.strip()]
+            if name in _LIST_FIELDS
+            else raw
+        )
     return values
 
 

@@ -92,7 +92,9 @@ class Daemon:
         except httpx.TimeoutException as exc:
             raise DaemonUnavailable(f"monerod timed out on {path}") from exc
         except httpx.HTTPError as exc:
-            raise DaemonUnavailable(f"monerod unreachable at {self.url}: {type(exc).__name__}") from exc
+            raise DaemonUnavailable(
+                f"monerod unreachable at {self.url}: {type(exc).__name__}"
+            ) from exc
         if reply.status_code != 200:
             raise DaemonError(f"monerod answered HTTP {reply.status_code} on {path}")
         if len(reply.content) > MAX_REPLY_BYTES:
@@ -189,7 +191,9 @@ class Daemon:
         _check_status("/get_transaction_pool_hashes", data)
         return [bytes.fromhex(h) for h in data.get("tx_hashes", [])]
 
-    async def get_transactions(self, hashes: Sequence[bytes], *, prune: bool = True) -> list[dict[str, Any]]:
+    async def get_transactions(
+        self, hashes: Sequence[bytes], *, prune: bool = True
+    ) -> list[dict[str, Any]]:
         """The pool or chain transactions named; missing ones are left out."""
         found: list[dict[str, Any]] = []
         for start in range(0, len(hashes), 100):  # restricted RPC serves 100 per call

@@ -109,7 +109,9 @@ class _Process:
                 return
             if time.monotonic() > deadline:
                 self.stop()
-                raise TimeoutError(f"{self.name} did not answer in {STARTUP_TIMEOUT_S}s: {self.tail()}")
+                raise TimeoutError(
+                    f"{self.name} did not answer in {STARTUP_TIMEOUT_S}s: {self.tail()}"
+                )
             time.sleep(0.2)
 
     def _ready(self) -> bool:
@@ -194,7 +196,9 @@ class Monerod(_Process):
 
     def _ready(self) -> bool:
         try:
-            return bool(self.client.post(f"{self.url}/get_height", json={}, timeout=2).status_code == 200)
+            return bool(
+                self.client.post(f"{self.url}/get_height", json={}, timeout=2).status_code == 200
+            )
         except httpx.HTTPError:
             return False
 

@@ -94,7 +94,9 @@ def parse_blocks(reply: BlocksReply) -> ParsedBatch:
         if len(block.tx_hashes) != len(tx_blobs) or len(indices) != len(tx_blobs) + 1:
             raise DaemonError(f"block {height}: tx count does not match its tx hashes / indices")
         blocks.append(
-            BlockMeta(height=height, hash=block_id, prev_hash=block.prev_id, timestamp=block.timestamp)
+            BlockMeta(
+                height=height, hash=block_id, prev_hash=block.prev_id, timestamp=block.timestamp
+            )
         )
         entries: list[tuple[Transaction | bytes, bytes]] = [(block.miner_tx, b"")]
         entries.extend((blob, tx_hash) for blob, tx_hash in zip(tx_blobs, block.tx_hashes))

@@ -31,7 +31,9 @@ class Scenario:
     bob_payment_id: str = ""
 
 
-def _transfer(wallet: WalletRpc, name: str, destinations: list[tuple[str, int]], **extra: Any) -> str:
+def _transfer(
+    wallet: WalletRpc, name: str, destinations: list[tuple[str, int]], **extra: Any
+) -> str:
     wallet.open(name)
     wallet.refresh()
     result = wallet.rpc(
@@ -74,7 +76,9 @@ def build_scenario(daemon: Monerod, wallet: WalletRpc, *, leave_in_pool: bool = 
     story.txs[_transfer(wallet, "alice", [(addresses["bob"], 3 * ATOMIC)])] = "alice->bob primary"
     story.txs[_transfer(wallet, "alice", [(sub[(0, 2)], 2 * ATOMIC)])] = "alice->bob (0,2)"
     story.txs[_transfer(wallet, "alice", [(sub[(2, 5)], ATOMIC + 7)])] = "alice->bob (2,5)"
-    story.txs[_transfer(wallet, "alice", [(story.bob_integrated, 4 * ATOMIC)])] = "alice->bob integrated"
+    story.txs[_transfer(wallet, "alice", [(story.bob_integrated, 4 * ATOMIC)])] = (
+        "alice->bob integrated"
+    )
     multi = [
         (addresses["bob"], ATOMIC // 2),
         (sub[(0, 3)], ATOMIC // 3),
@@ -87,7 +91,9 @@ def build_scenario(daemon: Monerod, wallet: WalletRpc, *, leave_in_pool: bool = 
     daemon.mine(SPENDABLE_AGE_BLOCKS + 1, addresses["alice"])
 
     # Bob spends (his key images must show up as candidate spends), carol sweeps to bob.
-    story.txs[_transfer(wallet, "bob", [(addresses["carol"], ATOMIC + ATOMIC // 10)])] = "bob->carol"
+    story.txs[_transfer(wallet, "bob", [(addresses["carol"], ATOMIC + ATOMIC // 10)])] = (
+        "bob->carol"
+    )
     wallet.open("carol")
     wallet.refresh()
     sweep = wallet.rpc("sweep_all", address=addresses["bob"], account_index=0)
@@ -98,7 +104,9 @@ def build_scenario(daemon: Monerod, wallet: WalletRpc, *, leave_in_pool: bool = 
     daemon.mine(1, addresses["alice"])
 
     if leave_in_pool:
-        txid = _transfer(wallet, "alice", [(addresses["bob"], ATOMIC // 7), (addresses["carol"], 5)])
+        txid = _transfer(
+            wallet, "alice", [(addresses["bob"], ATOMIC // 7), (addresses["carol"], 5)]
+        )
         story.txs[txid] = "alice->bob,carol (pool)"
         story.pool_txs.append(txid)
     for name in WALLETS:

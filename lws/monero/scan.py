@@ -108,7 +108,9 @@ def find_received(txs: Sequence[ScanTx], accounts: Sequence[ViewKey]) -> Receive
     can run in worker processes over slices of a batch.
     """
     extras = [parse_extra(item.tx.extra) for item in txs]
-    owned = find_owned_outputs([tx_keys(item.tx, extra) for item, extra in zip(txs, extras)], accounts)
+    owned = find_owned_outputs(
+        [tx_keys(item.tx, extra) for item, extra in zip(txs, extras)], accounts
+    )
     rows: ReceivedRows = []
     for item, extra, owned_by_account in zip(txs, extras, owned):
         row: dict[int, tuple[ReceivedOutput, ...]] = {}
@@ -233,7 +235,9 @@ def _received_outputs(
             if index >= len(rct.ecdh) or index >= len(rct.out_pk):
                 continue
             ecdh = rct.ecdh[index]
-            opened = decode_amount(rct.type, ecdh.mask, ecdh.amount, match.scalar, rct.out_pk[index])
+            opened = decode_amount(
+                rct.type, ecdh.mask, ecdh.amount, match.scalar, rct.out_pk[index]
+            )
             if opened is None:
                 continue  # the amount does not open its commitment: never credit it
             amount, mask = opened

@@ -82,8 +82,13 @@ def test_received_outputs_equal_incoming_transfers(
         assert tx_hash.hex() == transfer["tx_hash"]
         sub = transfer["subaddr_index"]
         expected.add(
-            (transfer["tx_hash"], output_index, transfer["amount"], transfer["global_index"],
-             (sub["major"], sub["minor"]))
+            (
+                transfer["tx_hash"],
+                output_index,
+                transfer["amount"],
+                transfer["global_index"],
+                (sub["major"], sub["minor"]),
+            )
         )
     ours = {
         (tx_hash.hex(), out.output_index, out.amount, out.global_index, out.subaddress)
@@ -119,7 +124,9 @@ def test_spent_key_images_are_candidate_spends(
     oracle = _oracle(wallet_rpc, name)
     # wallet-rpc marks outputs spent by its own pool transactions spent too;
     # the chain scan cannot see those spends yet.
-    spent = {bytes.fromhex(t["key_image"]) for t in oracle if t["spent"]} - scanned["pool_key_images"]
+    spent = {bytes.fromhex(t["key_image"]) for t in oracle if t["spent"]} - scanned[
+        "pool_key_images"
+    ]
     if name in ("alice", "bob", "carol"):
         assert spent, f"{name} spends in the scenario"
     assert spent <= scanned["key_images"][name]

@@ -1,0 +1,536 @@
+# Owns the scan loop: keeps the store in step with monerod's chain for every
+# active account (tip pass for accounts at the top, catch-up pass for new or
+# imported ones, reorg rollback, pool view), with backoff while the daemon is
+# down and progress in the logs. CPU work goes to lws.scanpool, storage to
+# lws.store (one write transaction per batch). Must not serve HTTP or decide
+# anything about accounts beyond scanning them.
+"""The scanner task."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+import trio
+
+from lws.daemon import BlocksReply, Daemon, NetworkMismatch
+from lws.errors import DaemonError, DaemonUnavailable
+from lws.monero.errors import MoneroFormatError
+from lws.monero.ownership import ViewKey, make_view_key
+from lws.monero.scan import CandidateSpend, ReceivedOutput, ReceivedRows, ScanTx, find_spends
+from lws.monero.subaddress import build_subaddress_table
+from lws.scanpool import ScanPool
+from lws.scanwork import ParsedBatch, TxMeta, parse_blocks, pool_tx
+from lws.store import (
+    AccountBatch,
+    AccountPool,
+    AccountRecord,
+    AccountStatus,
+    OutputRecord,
+    Reader,
+    SpendRecord,
+    Store,
+)
+
+log = logging.getLogger(__name__)
+
+#: Longest wait between retries while monerod is down or failing.
+MAX_BACKOFF_S = 60.0
+#: How often progress is logged while blocks are being scanned.
+PROGRESS_EVERY_S = 10.0
+#: Pool transactions kept parsed between polls (bounded by the pool itself,
+#: this caps memory if monerod's pool is huge).
+MAX_POOL_CACHE = 50_000
+
+
+class ScannerStatus(msgspec.Struct):
+    """What operators and daemon_status see."""
+
+    state: str = "starting"  # starting | ok | synchronizing | unavailable | wrong_network
+    daemon_height: int = 0
+    #: Blocks the store holds (the next height the tip pass scans).
+    chain_height: int = 0
+    accounts_active: int = 0
+    accounts_behind: int = 0
+    blocks_per_second: float = 0.0
+    last_error: str = ""
+
+
+class _Account(msgspec.Struct):
+    account_id: int
+    record: AccountRecord
+    view_key: ViewKey
+
+
+class KnownInStore:
+    """``(amount, global index) -> positions`` of accounts owning it, read from the store."""
+
+    def __init__(self, reader: Reader, positions: Mapping[int, int]) -> None:
+        self._reader = reader
+        self._positions = positions
+
+    def get(self, key: tuple[int, int], default: Sequence[int] = ()) -> Sequence[int]:
+        found = [
+            self._positions[owner.account_id]
+            for owner in self._reader.owners_of(key[0], key[1])
+            if owner.account_id in self._positions
+        ]
+        return found or default
+
+
+class Scanner:
+    def __init__(
+        self,
+        store: Store,
+        daemon: Daemon,
+        *,
+        network: str,
+        workers: int = 0,
+        poll_interval: float = 2.0,
+    ) -> None:
+        self.store = store
+        self.daemon = daemon
+        self.network = network
+        self.poll_interval = poll_interval
+        self.pool = ScanPool(workers)
+        self.status = ScannerStatus()
+        self._wakeup = trio.Event()
+        self._genesis: bytes | None = None
+        self._view_keys: dict[int, tuple[Any, ViewKey]] = {}
+        self._pool_cache: dict[bytes, tuple[ScanTx, TxMeta] | None] = {}
+        self._pool_seen: tuple[frozenset[bytes], frozenset[int]] | None = None
+        self._progress_at = 0.0
+        self._progress_blocks = 0
+
+    # --- public -------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Accounts or requests changed: scan again now instead of after the poll interval."""
+        self._wakeup.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.pool.start()
+        task_status.started()
+        backoff = 1.0
+        try:
+            while True:
+                try:
+                    progressed = await self.step()
+                    backoff = 1.0
+                except NetworkMismatch as exc:
+                    self._set_state("wrong_network", str(exc), logging.ERROR)
+                    await self._sleep(MAX_BACKOFF_S)
+                    continue
+                except (DaemonUnavailable, DaemonError) as exc:
+                    self._set_state("unavailable", str(exc), logging.WARNING)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
+                    continue
+                if not progressed:
+                    await self._sleep(self.poll_interval)
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self.pool.close)
+
+    async def step(self) -> bool:
+        """One round: tip pass, catch-up pass, pool. True if blocks were scanned."""
+        info = await self.daemon.check_network(self.network)
+        self.status.daemon_height = info.height
+        if info.untrusted or info.was_bootstrap_ever_used and info.bootstrap_daemon_address:
+            raise DaemonUnavailable(
+                "monerod is serving from a bootstrap daemon: not scanning from it"
+            )
+        if info.busy_syncing or (
+            not info.synchronized and not info.offline and info.target_height > info.height
+        ):
+            self._set_state(
+                "synchronizing",
+                f"monerod is syncing ({info.height}/{info.target_height})",
+                logging.INFO,
+            )
+            return False
+        if self._genesis is None:
+            self._genesis = await self._block_hash_at(0)
+        accounts = await trio.to_thread.run_sync(self._load_accounts)
+        top = await trio.to_thread.run_sync(self.store.query, lambda r: r.chain_top())
+        chain_next = 0 if top is None else top[0] + 1
+        tip = [a for a in accounts if a.record.scan_height >= chain_next]
+        behind = [a for a in accounts if a.record.scan_height < chain_next]
+        self.status.accounts_active = len(accounts)
+        self.status.accounts_behind = len(behind)
+
+        scanned = await self._tip_pass(tip, top, info.height)
+        if behind and not scanned:
+            scanned = await self._catch_up_pass(behind, chain_next)
+        if not scanned:
+            await self._pool_pass(tip)
+        self._set_state("ok", "", logging.INFO)
+        return scanned
+
+    # --- passes -------------------------------------------------------------
+
+    async def _tip_pass(
+        self, tip: list[_Account], top: tuple[int, bytes] | None, daemon_height: int
+    ) -> bool:
+        assert self._genesis is not None
+        if top is None:
+            # Empty store: start at the lowest account start, or just follow the tip.
+            heights = [a.record.scan_height for a in tip]
+            start = min(heights) if heights else max(daemon_height - 1, 0)
+            start = min(start, max(daemon_height - 1, 0))
+            reply = await self.daemon.get_blocks([self._genesis], start_height=start)
+            first_new = start
+        else:
+            history = await trio.to_thread.run_sync(
+                self.store.query, lambda r: r.block_id_history()
+            )
+            if not history or history[-1] != self._genesis:
+                history.append(self._genesis)
+            reply = await self.daemon.get_blocks(history)
+            if not reply.blocks:
+                return False
+            fork = reply.start_height
+            if fork > top[0]:
+                raise DaemonError(f"monerod answered from {fork}, above our top {top[0]}")
+            stored = await trio.to_thread.run_sync(self.store.query, lambda r: r.hash_at(fork))
+            first_hash = await trio.to_thread.run_sync(_first_block_hash, reply)
+            if stored is not None and stored != first_hash:
+                raise DaemonError(f"monerod's split point {fork} does not match our block there")
+            if fork < top[0]:
+                log.warning(
+                    "reorg: chain forked above height %d (our top was %d); rolling back",
+                    fork,
+                    top[0],
+                )
+                await trio.to_thread.run_sync(
+                    self.store.transact, lambda w: w.rollback_to(fork + 1)
+                )
+                self._pool_seen = None
+                return True  # reload accounts: their scan heights moved
+            first_new = fork + 1
+        batch = await trio.to_thread.run_sync(parse_blocks, reply)
+        new_blocks = [b for b in batch.blocks if b.height >= first_new]
+        if not new_blocks:
+            return False
+        participants = [a for a in tip if a.record.scan_height <= new_blocks[-1].height]
+        shares = await self._scan_batch(
+            batch, participants, first_new, end=new_blocks[-1].height + 1
+        )
+        hashes = [b.hash for b in new_blocks]
+        skipped = await trio.to_thread.run_sync(
+            self.store.transact, lambda w: w.add_block_batch(first_new, hashes, shares)
+        )
+        if skipped:
+            log.info(
+                "%d accounts changed during the scan; they are rescanned next round", len(skipped)
+            )
+        self._progress(len(new_blocks), new_blocks[-1].height + 1)
+        return True
+
+    async def _catch_up_pass(self, behind: list[_Account], chain_next: int) -> bool:
+        assert self._genesis is not None
+        start = min(a.record.scan_height for a in behind)
+        reply = await self.daemon.get_blocks([self._genesis], start_height=start)
+        batch = await trio.to_thread.run_sync(parse_blocks, reply)
+        blocks = [b for b in batch.blocks if b.height < chain_next]
+        if not blocks:
+            return False
+
+        def verify(reader: Reader) -> bool:
+            for block in blocks:
+                stored = reader.hash_at(block.height)
+                if stored is not None and stored != block.hash:
+                    return False
+            return True
+
+        if not await trio.to_thread.run_sync(self.store.query, verify):
+            log.info(
+                "catch-up batch at %d no longer matches the stored chain; waiting for the tip pass",
+                start,
+            )
+            return False
+        end = blocks[-1].height + 1
+        participants = [a for a in behind if a.record.scan_height < end]
+        shares = await self._scan_batch(batch, participants, start, end=end)
+        await trio.to_thread.run_sync(
+            self.store.transact, lambda w: w.add_block_batch(start, [], shares)
+        )
+        self._progress(len(blocks), end)
+        return True
+
+    async def _scan_batch(
+        self, batch: ParsedBatch, participants: list[_Account], start: int, *, end: int
+    ) -> dict[int, AccountBatch]:
+        """Scan ``batch`` for ``participants``; each takes the blocks in [its scan_height, end)."""
+        if not participants:
+            return {}
+        keep = [i for i, meta in enumerate(batch.metas) if start <= meta.height < end]
+        txs = [batch.txs[i] for i in keep]
+        metas = [batch.metas[i] for i in keep]
+        self.pool.set_accounts([a.view_key for a in participants])
+        received = await self.pool.find_received(txs)
+        return await trio.to_thread.run_sync(
+            self._build_shares, txs, metas, received, participants, end
+        )
+
+    def _build_shares(
+        self,
+        txs: Sequence[ScanTx],
+        metas: Sequence[TxMeta],
+        received: ReceivedRows,
+        participants: Sequence[_Account],
+        end: int,
+    ) -> dict[int, AccountBatch]:
+        positions = {a.account_id: i for i, a in enumerate(participants)}
+        outputs: list[list[OutputRecord]] = [[] for _ in participants]
+        spends: list[list[SpendRecord]] = [[] for _ in participants]
+        # Drop what lies below each account's own scan height.
+        for row, meta in zip(received, metas, strict=True):
+            for position in [p for p in row if meta.height < participants[p].record.scan_height]:
+                del row[position]
+        with self.store.read() as reader:
+            spend_rows = find_spends(txs, received, KnownInStore(reader, positions))
+            batch_outputs: dict[tuple[int, int, int], OutputRecord] = {}
+            for item, meta, row, spend_row in zip(txs, metas, received, spend_rows, strict=True):
+                for position, found in row.items():
+                    for out in found:
+                        record = _output_record(meta, out)
+                        outputs[position].append(record)
+                        batch_outputs[(position, record.index_amount, record.global_index)] = record
+                for position, candidates in spend_row.items():
+                    if meta.height < participants[position].record.scan_height:
+                        continue
+                    account_id = participants[position].account_id
+                    for spend in candidates:
+                        for member in spend.owned_members:
+                            source = batch_outputs.get((position, spend.amount, member))
+                            if source is None:
+                                source = _stored_output(reader, account_id, spend.amount, member)
+                            if source is not None and source.tx_index < meta.tx_index:
+                                spends[position].append(
+                                    _spend_record(meta, spend, source, pool=False)
+                                )
+        return {
+            a.account_id: AccountBatch(
+                from_height=a.record.scan_height,
+                scan_height=max(a.record.scan_height, end),
+                outputs=tuple(outputs[i]),
+                spends=tuple(spends[i]),
+            )
+            for i, a in enumerate(participants)
+            if a.record.scan_height < end
+        }
+
+    async def _pool_pass(self, tip: list[_Account]) -> None:
+        hashes = await self.daemon.get_pool_hashes()
+        seen = (frozenset(hashes), frozenset(a.account_id for a in tip))
+        if seen == self._pool_seen:
+            return
+        missing = [h for h in hashes if h not in self._pool_cache]
+        if missing:
+            for found in await self.daemon.get_transactions(missing, prune=True):
+                tx_hash = bytes.fromhex(found.get("tx_hash", ""))
+                blob_hex = found.get("pruned_as_hex") or found.get("as_hex") or ""
+                try:
+                    blob = bytes.fromhex(blob_hex)
+                except ValueError:
+                    blob = b""
+                self._pool_cache[tx_hash] = pool_tx(blob, tx_hash) if blob else None
+        current = set(hashes)
+        for stale in [h for h in self._pool_cache if h not in current]:
+            del self._pool_cache[stale]
+        while len(self._pool_cache) > MAX_POOL_CACHE:
+            self._pool_cache.pop(next(iter(self._pool_cache)))
+        entries = [self._pool_cache[h] for h in hashes if self._pool_cache.get(h) is not None]
+        txs = [entry[0] for entry in entries if entry is not None]
+        metas = [entry[1] for entry in entries if entry is not None]
+        self.pool.set_accounts([a.view_key for a in tip])
+        received = await self.pool.find_received(txs) if tip else [{} for _ in txs]
+        pool_view = await trio.to_thread.run_sync(self._build_pool_view, txs, metas, received, tip)
+        await trio.to_thread.run_sync(self.store.transact, lambda w: w.replace_pool(pool_view))
+        self._pool_seen = seen
+
+    def _build_pool_view(
+        self,
+        txs: Sequence[ScanTx],
+        metas: Sequence[TxMeta],
+        received: ReceivedRows,
+        tip: Sequence[_Account],
+    ) -> dict[int, AccountPool]:
+        positions = {a.account_id: i for i, a in enumerate(tip)}
+        now = int(time.time())
+        outputs: list[list[OutputRecord]] = [[] for _ in tip]
+        spends: list[list[SpendRecord]] = [[] for _ in tip]
+        with self.store.read() as reader:
+            spend_rows = find_spends(txs, received, KnownInStore(reader, positions))
+            for meta, row, spend_row in zip(metas, received, spend_rows, strict=True):
+                pool_meta = msgspec.structs.replace(meta, timestamp=now, tx_index=0)
+                for position, found in row.items():
+                    outputs[position].extend(
+                        _output_record(pool_meta, out, pool=True) for out in found
+                    )
+                for position, candidates in spend_row.items():
+                    account_id = tip[position].account_id
+                    for spend in candidates:
+                        for member in spend.owned_members:
+                            source = _stored_output(reader, account_id, spend.amount, member)
+                            if source is not None:  # a spend of a pool output has no stored source
+                                spends[position].append(
+                                    _spend_record(pool_meta, spend, source, pool=True)
+                                )
+        return {
+            a.account_id: AccountPool(outputs=tuple(outputs[i]), spends=tuple(spends[i]))
+            for i, a in enumerate(tip)
+            if outputs[i] or spends[i]
+        }
+
+    # --- helpers --------------------------------------------------------------
+
+    def _load_accounts(self) -> list[_Account]:
+        with self.store.read() as reader:
+            records = list(reader.accounts(AccountStatus.ACTIVE))
+        accounts: list[_Account] = []
+        live = set()
+        for account_id, record in records:
+            live.add(account_id)
+            signature = (
+                record.view_secret,
+                record.spend_public,
+                record.lookahead_major,
+                record.lookahead_minor,
+                record.subaddress_ranges,
+            )
+            cached = self._view_keys.get(account_id)
+            if cached is None or cached[0] != signature:
+                try:
+                    view_key = _view_key(record)
+                except MoneroFormatError as exc:
+                    log.error("account %d cannot be scanned: %s", account_id, exc)
+                    continue
+                self._view_keys[account_id] = (signature, view_key)
+                cached = self._view_keys[account_id]
+            accounts.append(_Account(account_id=account_id, record=record, view_key=cached[1]))
+        for gone in set(self._view_keys) - live:
+            del self._view_keys[gone]
+        return accounts
+
+    async def _block_hash_at(self, height: int) -> bytes:
+        result = await self.daemon.json_rpc("get_block_header_by_height", {"height": height})
+        try:
+            return bytes.fromhex(result["block_header"]["hash"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DaemonError(f"monerod sent no hash for block {height}") from exc
+
+    async def _sleep(self, seconds: float) -> None:
+        with trio.move_on_after(seconds):
+            await self._wakeup.wait()
+        self._wakeup = trio.Event()
+
+    def _set_state(self, state: str, message: str, level: int) -> None:
+        if state != self.status.state or message != self.status.last_error:
+            if message:
+                log.log(level, "scanner %s: %s", state, message)
+            elif state != self.status.state:
+                log.log(level, "scanner %s", state)
+        self.status.state = state
+        self.status.last_error = message
+
+    def _progress(self, blocks: int, height: int) -> None:
+        now = time.monotonic()
+        self.status.chain_height = max(self.status.chain_height, height)
+        self._progress_blocks += blocks
+        elapsed = now - self._progress_at
+        if self._progress_at == 0.0:
+            self._progress_at = now
+            return
+        if elapsed >= PROGRESS_EVERY_S:
+            self.status.blocks_per_second = self._progress_blocks / elapsed
+            log.info(
+                "scanned to height %d of %d (%.1f blocks/s), %d accounts, %d behind",
+                height,
+                self.status.daemon_height,
+                self.status.blocks_per_second,
+                self.status.accounts_active,
+                self.status.accounts_behind,
+            )
+            self._progress_at = now
+            self._progress_blocks = 0
+
+
+def _first_block_hash(reply: BlocksReply) -> bytes:
+    from lws.monero.block import block_hash
+
+    return block_hash(reply.blocks[0][0])
+
+
+def _view_key(record: AccountRecord) -> ViewKey:
+    ranges: list[tuple[int, int, int]] = list(record.subaddress_ranges)
+    if record.lookahead_major and record.lookahead_minor:
+        ranges.extend(
+            (major, 0, record.lookahead_minor - 1) for major in range(record.lookahead_major)
+        )
+    table = (
+        build_subaddress_table(record.view_secret, record.spend_public, ranges) if ranges else None
+    )
+    return make_view_key(record.view_secret, record.spend_public, table)
+
+
+def _output_record(meta: TxMeta, out: ReceivedOutput, *, pool: bool = False) -> OutputRecord:
+    return OutputRecord(
+        height=None if pool else meta.height,
+        tx_index=meta.tx_index,
+        tx_hash=meta.tx_hash,
+        tx_prefix_hash=meta.prefix_hash,
+        output_index=out.output_index,
+        global_index=max(out.global_index, 0),
+        amount=out.amount,
+        mask=out.mask,
+        rct_type=out.rct_type,
+        commitment=out.commitment,
+        ecdh_amount=out.ecdh_amount,
+        output_key=out.output_key,
+        tx_pubkey=out.tx_pubkey,
+        subaddress=out.subaddress,
+        unlock_time=meta.unlock_time,
+        timestamp=meta.timestamp,
+        coinbase=meta.coinbase,
+        mixin=meta.mixin,
+        payment_id=out.payment_id,
+        fee=meta.fee,
+    )
+
+
+def _stored_output(
+    reader: Reader, account_id: int, amount: int, global_index: int
+) -> OutputRecord | None:
+    for owner in reader.owners_of(amount, global_index):
+        if owner.account_id == account_id:
+            return reader.output(account_id, owner.tx_index, owner.output_index)
+    return None
+
+
+def _spend_record(
+    meta: TxMeta, spend: CandidateSpend, source: OutputRecord, *, pool: bool
+) -> SpendRecord:
+    return SpendRecord(
+        key_image=spend.key_image,
+        height=None if pool else meta.height,
+        tx_index=meta.tx_index,
+        tx_hash=meta.tx_hash,
+        timestamp=meta.timestamp,
+        unlock_time=meta.unlock_time,
+        mixin=meta.mixin,
+        fee=meta.fee,
+        payment_id=b"",
+        source_tx_index=source.tx_index,
+        source_output_index=source.output_index,
+        source_global_index=source.global_index,
+        source_amount=source.amount,
+        source_tx_pubkey=source.tx_pubkey,
+    )
+
+
+__all__ = ["KnownInStore", "Scanner", "ScannerStatus"]
