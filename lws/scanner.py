@@ -294,7 +294,7 @@ class Scanner:
         with self.store.read() as reader:
             spend_rows = find_spends(txs, received, KnownInStore(reader, positions))
             batch_outputs: dict[tuple[int, int, int], OutputRecord] = {}
-            for item, meta, row, spend_row in zip(txs, metas, received, spend_rows, strict=True):
+            for meta, row, spend_row in zip(metas, received, spend_rows, strict=True):
                 for position, found in row.items():
                     for out in found:
                         record = _output_record(meta, out)
