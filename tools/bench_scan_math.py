@@ -5,7 +5,7 @@
 # in the same run by monero's own performance_tests.
 """Benchmark the scan math against monero's C++.
 
-Prints ``name: value`` lines, and last ``ratio: N`` = our pairs/s divided by
+Both sides run single-threaded.  Prints ``name: value`` lines, and last ``ratio: N`` = our pairs/s divided by
 C++ generate_key_derivation calls/s (the smallest ratio over the account
 counts measured, i.e. the conservative one).
 
@@ -125,17 +125,20 @@ def main() -> int:
         "--chunk", type=int, default=1000, help="transactions per find_owned_outputs call"
     )
     parser.add_argument(
-        "--runs", type=int, default=3, help="rounds; best of them is reported (default 3)"
+        "--runs", type=int, default=5, help="rounds; best of them is reported (default 5)"
     )
     parser.add_argument(
         "--loop-multiplier", type=int, default=10, help="performance_tests --loop-multiplier"
     )
     parser.add_argument("--chain", type=Path, help="JSON lines of TxKeys instead of synthetic txs")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--pin", action="store_true", help="pin this process and the C++ run to one CPU"
+    )
     args = parser.parse_args()
 
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    if args.pin and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # C++ child inherits it
     rng = random.Random(args.seed)
     txs = chain_txs(args.chain) if args.chain else synthetic_txs(args.txs, args.outputs, rng)
     account_counts = [int(part) for part in args.accounts.split(",") if part]

@@ -247,11 +247,11 @@ _P_MINUS_1 = P - 1
 _sodium_lib = _nacl_sodium.lib
 _sodium_ffi = _nacl_sodium.ffi
 
-#: (output key, view tag, varint of the output index)
-_Check = tuple[bytes, int | None, bytes]
-#: Per tx: (key slot, the outputs it may derive) groups, and the spend keys
-#: the identity derivation gives for its outputs.
-_Plan = tuple[list[tuple[int, list[_Check]]], list[bytes]]
+#: A key slot, the outputs it may derive (output key, view tag), and the
+#: varints of their indexes (zip stops at the outputs).
+_Group = tuple[int, Sequence[tuple[bytes, int | None]], Sequence[bytes]]
+#: Per tx: its groups, and the spend keys the identity derivation gives.
+_Plan = tuple[list[_Group], list[bytes]]
 
 
 class _Hash(Protocol):
@@ -359,28 +359,30 @@ def find_owned_outputs(
                         denominators.append((1 - y) % P)
                         numerators.append(1 + y)
             slots.append(slot)
-        checks: list[_Check] = []
-        groups: list[tuple[int, list[_Check]]] = []
+        if n_outputs <= _TABLE_SIZE:
+            varints: Sequence[bytes] = _VARINTS
+            identity_tags: Sequence[int] = _IDENTITY_VIEW_TAGS
+        else:  # more outputs than any valid tx has; still handled
+            varints = [encode_varint(i) for i in range(n_outputs)]
+            identity_tags = [derive_view_tag(IDENTITY, i) for i in range(n_outputs)]
         identity_keys: list[bytes] = []
-        for index, (output_key, view_tag) in enumerate(outputs):
-            if len(output_key) != KEY_SIZE:
-                continue  # cannot decode: nobody owns it
-            if index < _TABLE_SIZE:
-                varint = _VARINTS[index]
-                identity_tag = _IDENTITY_VIEW_TAGS[index]
-            else:
-                varint = encode_varint(index)
-                identity_tag = derive_view_tag(IDENTITY, index)
-            if view_tag is None or view_tag == identity_tag:
+        for (output_key, view_tag), identity_tag, varint in zip(
+            outputs, identity_tags, varints, strict=False
+        ):
+            if (view_tag is None or view_tag == identity_tag) and len(output_key) == KEY_SIZE:
                 spend_key = _spend_key_for(output_key, IDENTITY, varint)
                 if spend_key is not None:
                     identity_keys.append(spend_key)
-            check = (output_key, view_tag, varint)
-            checks.append(check)
-            if index < n_additional:
-                groups.append((slots[len(mains) + index], [check]))
-        if checks:
-            groups.extend((slot, checks) for slot in slots[: len(mains)])
+        n_mains = len(mains)
+        groups: list[_Group]
+        if n_additional == 0 and n_mains == 1:  # the usual tx
+            groups = [(slots[0], outputs, varints)]
+        else:
+            groups = [
+                (slots[n_mains + i], outputs[i : i + 1], varints[i : i + 1])
+                for i in range(n_additional)
+            ]
+            groups.extend((slot, outputs, varints) for slot in slots[:n_mains])
         plans.append((groups, identity_keys))
     n_slots = len(slot_keys)
     u_inverses = _batch_invert(denominators)
@@ -475,13 +477,13 @@ def find_owned_outputs(
             for spend_key in identity_keys:
                 if spend_key in spend_keys:
                     suspect = True
-            for slot, checks in groups:
+            for slot, group_outputs, varints in groups:
                 if suspect:
                     break
                 pair = row[slot]
                 if len(pair) == 2:
                     first, second = pair
-                    for output_key, view_tag, varint in checks:
+                    for (output_key, view_tag), varint in zip(group_outputs, varints, strict=False):
                         if view_tag is None or (
                             digest(first + varint).digest()[0] == view_tag
                             or digest(second + varint).digest()[0] == view_tag
@@ -490,7 +492,7 @@ def find_owned_outputs(
                                 suspect = True
                                 break
                 elif pair:
-                    for output_key, view_tag, varint in checks:
+                    for (output_key, view_tag), varint in zip(group_outputs, varints, strict=False):
                         if _lookup_hit(pair, output_key, view_tag, varint, spend_keys):
                             suspect = True
                             break
@@ -513,6 +515,8 @@ def _lookup_hit(
     spend_keys: Mapping[bytes, SubaddressIndex],
 ) -> bool:
     """Whether a candidate passes the view tag and ``P - Hs(D || i) G`` is a spend key."""
+    if len(output_key) != KEY_SIZE:
+        return False  # cannot decode: nobody owns it
     for prefixed in prefixed_candidates:
         if view_tag is None or _keccak(prefixed + varint).digest()[0] == view_tag:
             spend_key = _spend_key_for(output_key, prefixed[8:], varint)
