@@ -1,0 +1,21 @@
+# Owns checking a reply against docs/openapi.json with jsonschema: the
+# documented schema of (path, method, status) must accept the real body.
+"""Validate real replies against the committed OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+DOC: dict[str, Any] = json.loads(DOC_PATH.read_text())
+
+
+def check_reply(path: str, method: str, status: int, body: Any) -> None:
+    responses = DOC["paths"][path][method.lower()]["responses"]
+    assert str(status) in responses, f"{method} {path} -> {status} is not documented"
+    schema = responses[str(status)]["content"]["application/json"]["schema"]
+    Draft202012Validator({**schema, "components": DOC["components"]}).validate(body)
