@@ -85,7 +85,8 @@ def _decode(state: ApiState, route: Route, body: bytes) -> msgspec.Struct:
     if route.request.__name__ == "EmptyRequest" and not body.strip():
         return route.request()
     try:
-        return state.decoders[route.request].decode(body)
+        decoded: msgspec.Struct = state.decoders[route.request].decode(body)
+        return decoded
     except msgspec.ValidationError as exc:
         raise ClientError(f"Invalid request: {exc}") from None
     except msgspec.DecodeError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 import trio
@@ -87,7 +88,7 @@ def _all_spends(view: AccountView) -> list[SpendRecord]:
     return spends
 
 
-def _heights(view: AccountView) -> dict[str, int]:
+def _heights(view: AccountView) -> dict[str, Any]:
     # Counts of blocks, like monerod's get_height: equal to blockchain_height when caught up.
     scanned = view.account.scan_height
     return {
@@ -173,7 +174,7 @@ async def get_address_txs(svc: Services, req: AccountRequest) -> AddressTxsRespo
     # Pool transactions come after every mined one: ids above the next block's.
     pool_base = tx_index_of(max(view.blockchain_height, view.account.scan_height) + 1, 0)
     pool: dict[bytes, _TxParts] = {}
-    pool_records = sorted(
+    pool_records: list[OutputRecord | SpendRecord] = sorted(
         (*view.pool_outputs, *view.pool_spends), key=lambda r: (r.timestamp, r.tx_hash)
     )
     for record in pool_records:

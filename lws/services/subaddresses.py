@@ -17,7 +17,7 @@ from lws.wire.requests import AccountRequest, ProvisionSubaddrsRequest, UpsertSu
 from lws.wire.responses import GetSubaddrsResponse, SubaddrRanges, SubaddrsChangeResponse
 
 from . import storeio
-from .auth import check_credentials, visible_account
+from .auth import Keys, check_credentials, visible_account
 from .context import Services
 
 Ranges = tuple[tuple[int, int, int], ...]
@@ -60,7 +60,11 @@ def _lookahead(major: int, minor: int) -> list[tuple[int, int, int]]:
 
 
 def _change(
-    writer: Writer, svc: Services, req_ranges: list[tuple[int, int, int]], get_all: bool, keys
+    writer: Writer,
+    svc: Services,
+    req_ranges: list[tuple[int, int, int]],
+    get_all: bool,
+    keys: Keys,
 ) -> SubaddrsChangeResponse:
     account_id, record = visible_account(writer, keys)
     old = record.subaddress_ranges
