@@ -12,9 +12,13 @@ decode either.  A secret or derivation of the wrong length is a caller bug
 and raises :class:`MoneroFormatError`, as does an output index outside
 ``0 <= i < 2**64`` (monero's ``size_t`` varint).
 
-The slow parts (pure-Python point decoding) run once per distinct public
-key; the scalar multiplication itself is libsodium's, on the torsion-free
-point ``8R`` that libsodium accepts.
+wallet2 does not stop at a ``None`` derivation: it scans with the identity
+encoding instead (``derivation or IDENTITY``); ownership.py does the same.
+
+Cost: the pure-Python decode of ``R`` (~0.1 ms) plus libsodium's scalar
+multiplication on the torsion-free point ``8R`` (which libsodium accepts,
+unlike a torsioned ``R``).  ownership.py caches ``8R`` per key
+(:func:`mul8_public_key`) and only comes here for the rare exact checks.
 """
 
 from __future__ import annotations
