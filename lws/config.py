@@ -50,6 +50,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     cors_origins: tuple[str, ...] = ()
     #: Scan worker processes; 0 = one per core.
     scan_workers: int = 0
+    #: Blocks scanned and committed per write transaction (monerod sends up to 1000).
+    scan_batch_blocks: int = 1000
     #: Seconds between polls of monerod when at the chain tip.
     poll_interval: float = 2.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -61,6 +63,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             raise ConfigError("max_subaddresses must be >= 0")
         if self.scan_workers < 0:
             raise ConfigError("scan_workers must be >= 0")
+        if self.scan_batch_blocks < 1:
+            raise ConfigError("scan_batch_blocks must be >= 1")
         if not self.poll_interval > 0:
             raise ConfigError("poll_interval must be > 0")
         if (self.tls_certificate is None) != (self.tls_key is None):

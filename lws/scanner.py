@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0
 #: How often progress is logged while blocks are being scanned.
 PROGRESS_EVERY_S = 10.0
+#: Blocks scanned (and committed) per batch at most: monerod sends up to 1000.
+MAX_BATCH_BLOCKS = 1000
 #: Pool transactions kept parsed between polls (bounded by the pool itself,
 #: this caps memory if monerod's pool is huge).
 MAX_POOL_CACHE = 50_000
@@ -90,11 +92,13 @@ class Scanner:
         network: str,
         workers: int = 0,
         poll_interval: float = 2.0,
+        batch_blocks: int = MAX_BATCH_BLOCKS,
     ) -> None:
         self.store = store
         self.daemon = daemon
         self.network = network
         self.poll_interval = poll_interval
+        self.batch_blocks = max(1, batch_blocks)
         self.pool = ScanPool(workers)
         self.status = ScannerStatus()
         self._wakeup = trio.Event()
@@ -211,6 +215,7 @@ class Scanner:
                 self._pool_seen = None
                 return True  # reload accounts: their scan heights moved
             first_new = fork + 1
+        reply = _first_blocks(reply, first_new - reply.start_height + self.batch_blocks)
         batch = await trio.to_thread.run_sync(parse_blocks, reply)
         new_blocks = [b for b in batch.blocks if b.height >= first_new]
         if not new_blocks:
@@ -234,8 +239,9 @@ class Scanner:
         assert self._genesis is not None
         start = min(a.record.scan_height for a in behind)
         reply = await self.daemon.get_blocks([self._genesis], start_height=start)
+        reply = _first_blocks(reply, start - reply.start_height + self.batch_blocks)
         batch = await trio.to_thread.run_sync(parse_blocks, reply)
-        blocks = [b for b in batch.blocks if b.height < chain_next]
+        blocks = [b for b in batch.blocks if start <= b.height < chain_next]
         if not blocks:
             return False
 
@@ -458,6 +464,14 @@ class Scanner:
             )
             self._progress_at = now
             self._progress_blocks = 0
+
+
+def _first_blocks(reply: BlocksReply, count: int) -> BlocksReply:
+    if len(reply.blocks) <= count:
+        return reply
+    return msgspec.structs.replace(
+        reply, blocks=reply.blocks[:count], output_indices=reply.output_indices[:count]
+    )
 
 
 def _first_block_hash(reply: BlocksReply) -> bytes:

@@ -1,0 +1,86 @@
+# Owns the command line: argv -> config -> trio.run. No logic beyond choosing
+# the subcommand; `lws serve` with no daemon configured runs the playground.
+"""``lws`` command-line entry point."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+import trio
+
+from lws.config import load_config
+from lws.errors import LwsError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lws", description="Monero light-wallet server")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser(
+        "serve", help="run the server (a regtest playground if no daemon is set)"
+    )
+    serve.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    serve.add_argument("--daemon-url", help="monerod RPC URL, e.g. http://127.0.0.1:18081")
+    serve.add_argument("--data-dir", help="where the store lives")
+    serve.add_argument(
+        "--listen", action="append", metavar="HOST:PORT", help="API listener (repeatable)"
+    )
+    serve.add_argument("--network", choices=["mainnet", "testnet", "stagenet", "regtest"])
+    serve.add_argument("--auto-accept-creation", action="store_true", default=None)
+    serve.add_argument("--auto-accept-import", action="store_true", default=None)
+    serve.add_argument("--max-subaddresses", type=int)
+    serve.add_argument("--cors-origin", action="append", dest="cors_origins", metavar="ORIGIN")
+    serve.add_argument("--tls-certificate", metavar="PEM")
+    serve.add_argument("--tls-key", metavar="PEM")
+    serve.add_argument(
+        "--allow-insecure-public",
+        action="store_true",
+        default=None,
+        help="serve plain HTTP on a non-loopback address (view keys travel in clear)",
+    )
+    serve.add_argument("--scan-workers", type=int, help="scan processes (0: one per core)")
+    serve.add_argument("--scan-batch-blocks", type=int, help="blocks per write transaction")
+    serve.add_argument("--poll-interval", type=float, help="seconds between polls at the tip")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    skip = {"command", "config"}
+    return {k: v for k, v in vars(args).items() if k not in skip and v is not None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        args = _parser().parse_args(["serve", *(argv or [])])
+    try:
+        config = load_config(args.config, _overrides(args))
+    except LwsError as exc:
+        print(f"lws: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if config.daemon_url is None:
+            from lws.playground import run_playground
+
+            trio.run(run_playground, config)
+        else:
+            from lws.app import run
+
+            trio.run(run, config)
+    except LwsError as exc:
+        print(f"lws: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+# Owns composing lws at run time: opens the store and the daemon client,
+# starts the scanner and the wallet API in one root nursery (in that order,
+# each via nursery.start), and turns SIGINT/SIGTERM into one graceful
+# shutdown. Must not contain business logic or parse configuration.
+"""The composition root of ``lws serve``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import trio
+
+from lws.config import Config
+from lws.daemon import Daemon
+from lws.scanner import Scanner
+from lws.store import Store
+
+log = logging.getLogger(__name__)
+
+
+async def run(
+    config: Config, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Serve until SIGINT/SIGTERM; ``task_status.started(API addresses)`` once listening."""
+    from lws.api.app import create_app
+    from lws.api.server import ApiServer, check_listeners
+    from lws.services.context import ScannerStatus as ApiScannerStatus
+
+    if config.daemon_url is None:
+        raise ValueError("run() needs a daemon_url; the playground supplies one")
+    check_listeners(config, config.listen)
+    config.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    store = Store.open(config.data_path / "store", network=config.network)
+    daemon = Daemon(config.daemon_url)
+    scanner = Scanner(
+        store,
+        daemon,
+        network=config.network,
+        workers=config.scan_workers,
+        poll_interval=config.poll_interval,
+        batch_blocks=config.scan_batch_blocks,
+    )
+
+    def scanner_status() -> ApiScannerStatus:
+        status = scanner.status
+        return ApiScannerStatus(
+            daemon_height=status.daemon_height,
+            synced=status.state == "ok" and status.accounts_behind == 0,
+        )
+
+    shutdown = trio.Event()
+    api = ApiServer(config, create_app(config, store, daemon, scanner_status), shutdown=shutdown)
+    try:
+        async with trio.open_nursery() as nursery:
+
+            async def serve_api(*, task_status: trio.TaskStatus[list[str]]) -> None:
+                # Hypercorn drains in-flight requests when `shutdown` is set;
+                # once it has, nothing else needs to outlive it.
+                await api.run(task_status=task_status)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(_watch_signals, shutdown)
+            await nursery.start(scanner.run)
+            bound = await nursery.start(serve_api)
+            log.info(
+                "lws serving on %s (data in %s, daemon %s)",
+                ", ".join(bound),
+                config.data_path,
+                config.daemon_url,
+            )
+            task_status.started(bound)
+    finally:
+        await daemon.aclose()
+        store.close()
+
+
+async def _watch_signals(shutdown: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            shutdown.set()
+            return
