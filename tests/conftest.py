@@ -5,12 +5,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from lws.regtest import Monerod, WalletRpc
+from lws.regtest import Monerod, TestKeys, WalletRpc, free_port
 from tests.scenario import Scenario, build_scenario
 
 
@@ -35,3 +42,106 @@ def wallet_rpc(regtest_dir: Path, monerod: Monerod) -> Iterator[WalletRpc]:
 def scenario(monerod: Monerod, wallet_rpc: WalletRpc) -> Scenario:
     """The story of tests/scenario.py, built once per session on the shared daemon."""
     return build_scenario(monerod, wallet_rpc)
+
+
+class LwsProcess:
+    """A real ``lws serve`` subprocess against the session's monerod."""
+
+    def __init__(self, workdir: Path, daemon: Monerod, *extra: str) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / "lws.log"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lws",
+                "serve",
+                "--daemon-url",
+                daemon.url,
+                "--network",
+                "regtest",
+                "--data-dir",
+                str(workdir / "data"),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--poll-interval",
+                "0.2",
+                "--auto-accept-creation",
+                "--auto-accept-import",
+                "--scan-workers",
+                "1",
+                *extra,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log_path, "ab"),  # noqa: SIM115
+            start_new_session=True,
+        )
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"lws exited at start: {self.log_path.read_text()[-3000:]}")
+            try:
+                if self.client.get("/get_version").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError("lws did not answer in 60 s")
+            time.sleep(0.2)
+
+    def post(self, method: str, body: dict[str, Any]) -> httpx.Response:
+        return self.client.post(f"/{method}", json=body)
+
+    def login(self, keys: TestKeys) -> dict[str, Any]:
+        reply = self.post(
+            "login",
+            {
+                "address": keys.address(),
+                "view_key": keys.view_secret.hex(),
+                "create_account": True,
+                "generated_locally": False,
+            },
+        )
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def wait_scanned(self, keys: TestKeys, height: int, timeout: float = 180) -> dict[str, Any]:
+        """Wait until the account has scanned ``height`` blocks; returns get_address_info."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self.post(
+                "get_address_info", {"address": keys.address(), "view_key": keys.view_secret.hex()}
+            )
+            if reply.status_code == 200 and reply.json()["scanned_block_height"] >= height:
+                return dict(reply.json())
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"account not scanned to {height}: {reply.status_code} {reply.text}"
+                )
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.client.close()
+
+
+@pytest.fixture(scope="session")
+def lws_server(regtest_dir: Path, monerod: Monerod, scenario: Scenario) -> Iterator[LwsProcess]:
+    """``lws serve`` on the scenario chain; accounts are created by logging in."""
+    server = LwsProcess(regtest_dir / "lws", monerod)
+    try:
+        yield server
+    finally:
+        server.stop()
