@@ -76,9 +76,9 @@ class _Process:
 
     name = "process"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, port: int | None = None) -> None:
         self.workdir = workdir
-        self.port = free_port()
+        self.port = port if port is not None else free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.client = httpx.Client(timeout=RPC_TIMEOUT_S)
 
@@ -161,8 +161,9 @@ class Monerod(_Process):
 
     name = "monerod"
 
-    def __init__(self, workdir: Path, *, keep_chain: bool = False) -> None:
-        super().__init__(workdir)
+    def __init__(self, workdir: Path, *, keep_chain: bool = False, port: int | None = None) -> None:
+        """``port``: the RPC port (a free one if None); pass the old one to restart in place."""
+        super().__init__(workdir, port=port)
         argv = [
             which("monerod"),
             "--regtest",
