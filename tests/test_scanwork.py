@@ -1,0 +1,516 @@
+# Owns the unit-level proof that hostile chain data cannot stop or fool a
+# scan: real regtest blocks and pruned tx blobs (tests/monero/data) made into
+# a /get_blocks.bin reply, outputs re-targeted to known test keys, then
+# mutated (torsioned / invalid tx keys, garbage extra, a forged amount, a blob
+# that does not parse). Checks parse_blocks, find_received / find_spends /
+# scan_transactions and the scanner's per-batch path (Scanner._scan_batch +
+# the store write). Also holds the blob-mutation helpers tests/e2e/test_hostile.py
+# reuses. No daemon: the daemon object given to the Scanner is never called.
+"""Hostile transactions in a batch: parse_blocks and the scan step."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from lws.daemon import BlocksReply, Daemon
+from lws.errors import DaemonError
+from lws.monero.amounts import commit, commitment_mask
+from lws.monero.derivation import (
+    derivation_to_scalar,
+    derive_public_key,
+    derive_view_tag,
+    generate_key_derivation,
+)
+from lws.monero.ed25519 import (
+    L,
+    base_mul,
+    decode_point,
+    encode_point,
+    is_identity,
+    point_add,
+    point_mul,
+    scalar_reduce,
+)
+from lws.monero.extra import parse_extra
+from lws.monero.hashing import keccak256
+from lws.monero.ownership import ViewKey, make_view_key
+from lws.monero.scan import ReceivedOutput, ScanTx, find_received, find_spends, scan_transactions
+from lws.monero.tx import Transaction, parse_transaction
+from lws.monero.varint import encode_varint
+from lws.regtest import TestKeys
+from lws.scanner import Scanner
+from lws.scanwork import TX_INDEX_STRIDE, ParsedBatch, parse_blocks
+from lws.store import AccountStatus, Store
+
+DATA = Path(__file__).parent / "monero" / "data"
+
+# --- blob mutation helpers (also used by tests/e2e/test_hostile.py) ----------
+
+
+def _find_torsion_point() -> bytes:
+    """An encoded point of order exactly 8 (the torsion part of some curve point)."""
+    for y in range(2, 1000):
+        point = decode_point(y.to_bytes(32, "little"))
+        if point is None:
+            continue
+        torsion = point_mul(L, point)  # kills the prime-order part
+        if not is_identity(point_mul(4, torsion)):
+            return encode_point(torsion)
+    raise AssertionError("no order-8 point found")
+
+
+#: A point T with 8T = 0 and 4T != 0.
+TORSION_8 = _find_torsion_point()
+
+
+def _find_undecodable_key() -> bytes:
+    """32 bytes that are no curve point (y below p with no x): monero's check_key fails."""
+    for y in range(2, 1000):
+        key = y.to_bytes(32, "little")
+        if decode_point(key) is None:
+            return key
+    raise AssertionError("every y decodes")
+
+
+#: A tx public key that does not decode.
+UNDECODABLE_KEY = _find_undecodable_key()
+
+
+def torsioned(key: bytes) -> bytes:
+    """``key + T``: a different encoding whose 8x multiple equals 8 * key."""
+    point = decode_point(key)
+    assert point is not None
+    out = encode_point(point_add(point, decode_point(TORSION_8)))  # type: ignore[arg-type]
+    assert out != key
+    return out
+
+
+def replace_once(blob: bytes, old: bytes, new: bytes) -> bytes:
+    assert blob.count(old) == 1, "the bytes to mutate are not unique in the blob"
+    return blob.replace(old, new)
+
+
+def with_extra(blob: bytes, tx: Transaction, extra: bytes) -> bytes:
+    """The blob with its ``extra`` field replaced (length prefix rewritten)."""
+    old = encode_varint(len(tx.extra)) + tx.extra
+    return replace_once(blob, old, encode_varint(len(extra)) + extra)
+
+
+def with_main_pubkey(blob: bytes, tx: Transaction, key: bytes) -> bytes:
+    """The blob with its first main tx public key replaced in place."""
+    pos = tx.extra.index(b"\x01" + parse_extra(tx.extra).tx_pubkeys[0])
+    extra = tx.extra[: pos + 1] + key + tx.extra[pos + 33 :]
+    return with_extra(blob, tx, extra)
+
+
+def with_flipped_amount(blob: bytes, tx: Transaction, index: int, bit: int = 0) -> bytes:
+    """The blob with one bit of output ``index``'s 8-byte encrypted amount flipped."""
+    assert tx.rct is not None
+    old = tx.rct.ecdh[index].amount
+    assert len(old) == 8
+    new = (int.from_bytes(old, "little") ^ (1 << bit)).to_bytes(8, "little")
+    return replace_once(blob, old, new)
+
+
+def torsion_mutation(blob: bytes) -> bytes:
+    """The blob with its first main tx public key R replaced by R + T."""
+    tx = parse_transaction(blob)
+    return with_main_pubkey(blob, tx, torsioned(parse_extra(tx.extra).tx_pubkeys[0]))
+
+
+def replace_tx_blob(
+    reply: BlocksReply, height: int, tx_position: int, mutate: Callable[[bytes], bytes]
+) -> BlocksReply:
+    """``reply`` with the blob of tx ``tx_position`` (0 = first non-miner tx) of
+    block ``height`` mutated; the block and its tx_hashes are left as they were."""
+    offset = height - reply.start_height
+    blocks = list(reply.blocks)
+    block_blob, tx_blobs = blocks[offset]
+    tx_blobs = list(tx_blobs)
+    tx_blobs[tx_position] = mutate(tx_blobs[tx_position])
+    blocks[offset] = (block_blob, tx_blobs)
+    return msgspec.structs.replace(reply, blocks=blocks)
+
+
+def pay_to(
+    blob: bytes, tx_secret: bytes, payees: dict[int, tuple[TestKeys, int]]
+) -> tuple[bytes, bytes]:
+    """Re-target outputs of a real pruned RingCT blob: output i pays ``payees[i]``
+    (keys, amount) from a new tx key ``R = tx_secret G`` (main address), with
+    matching view tag, encrypted amount and commitment. Returns (blob, R)."""
+    tx = parse_transaction(blob)
+    assert tx.rct is not None and tx.rct.type in (4, 5, 6)
+    assert not parse_extra(tx.extra).additional_pubkeys
+    tx_pubkey = base_mul(scalar_reduce(tx_secret))
+    blob = with_main_pubkey(blob, tx, tx_pubkey)
+    for index, (keys, amount) in payees.items():
+        derivation = generate_key_derivation(tx_pubkey, keys.view_secret)
+        assert derivation is not None
+        scalar = derivation_to_scalar(derivation, index)
+        output_key = derive_public_key(derivation, index, keys.spend_public)
+        assert output_key is not None
+        old = tx.outputs[index]
+        assert old.view_tag is not None
+        blob = replace_once(
+            blob,
+            old.key + bytes([old.view_tag]),
+            output_key + bytes([derive_view_tag(derivation, index)]),
+        )
+        pad = int.from_bytes(keccak256(b"amount" + scalar)[:8], "little")
+        blob = replace_once(blob, tx.rct.ecdh[index].amount, (amount ^ pad).to_bytes(8, "little"))
+        blob = replace_once(blob, tx.rct.out_pk[index], commit(amount, commitment_mask(scalar)))
+    return blob, tx_pubkey
+
+
+# --- a reply built from recorded regtest data ---------------------------------
+
+#: Recorded blocks whose every tx blob is recorded too: 161 (1 tx), 162 (2 txs).
+FIRST_HEIGHT = 161
+
+ALICE = TestKeys("hostile-alice")
+BOB = TestKeys("hostile-bob")
+CAROL = TestKeys("hostile-carol")
+NAMES = ("alice", "bob", "carol")
+KEYS = {"alice": ALICE, "bob": BOB, "carol": CAROL}
+
+
+def _recorded_reply() -> BlocksReply:
+    blocks = json.loads((DATA / "block_regtest.json").read_text())["blocks"]
+    txs = {
+        t["hash"]: bytes.fromhex(t["pruned"])
+        for t in json.loads((DATA / "tx_regtest.json").read_text())["txs"]
+    }
+    chosen = [b for b in blocks if b["height"] in (FIRST_HEIGHT, FIRST_HEIGHT + 1)]
+    chosen.sort(key=lambda b: b["height"])
+    reply_blocks: list[tuple[bytes, list[bytes]]] = []
+    indices: list[list[list[int]]] = []
+    next_index = 1000
+    for block in chosen:
+        blobs = [txs[h] for h in block["tx_hashes"]]
+        reply_blocks.append((bytes.fromhex(block["blob"]), blobs))
+        per_tx = []
+        for blob in [None, *blobs]:
+            n_out = 1 if blob is None else len(parse_transaction(blob).outputs)
+            per_tx.append(list(range(next_index, next_index + n_out)))
+            next_index += n_out
+        indices.append(per_tx)
+    return BlocksReply(
+        start_height=FIRST_HEIGHT,
+        current_height=FIRST_HEIGHT + 2,
+        blocks=reply_blocks,
+        output_indices=indices,
+    )
+
+
+@pytest.fixture(scope="module")
+def base_reply() -> BlocksReply:
+    """Blocks 161-162 with every non-miner output re-targeted to alice, bob or carol.
+
+    161 tx 0: out 0 -> alice (5), out 1 -> bob (6)
+    162 tx 0: out 0 -> bob (7), out 1 -> carol (8)
+    162 tx 1: out 0 -> carol (9), out 1 -> alice (10)
+    """
+    reply = _recorded_reply()
+    plan = {
+        (161, 0): {0: (ALICE, 5), 1: (BOB, 6)},
+        (162, 0): {0: (BOB, 7), 1: (CAROL, 8)},
+        (162, 1): {0: (CAROL, 9), 1: (ALICE, 10)},
+    }
+    for (height, position), payees in plan.items():
+        secret = keccak256(f"tx-secret {height} {position}".encode())
+        reply = replace_tx_blob(
+            reply, height, position, lambda blob, s=secret, p=payees: pay_to(blob, s, p)[0]
+        )
+    return reply
+
+
+@pytest.fixture(scope="module")
+def accounts() -> list[ViewKey]:
+    return [make_view_key(KEYS[n].view_secret, KEYS[n].spend_public) for n in NAMES]
+
+
+#: (height, tx position in block with miner tx = 0, output index) -> (owner, amount)
+EXPECTED = {
+    (161, 1, 0): ("alice", 5),
+    (161, 1, 1): ("bob", 6),
+    (162, 1, 0): ("bob", 7),
+    (162, 1, 1): ("carol", 8),
+    (162, 2, 0): ("carol", 9),
+    (162, 2, 1): ("alice", 10),
+}
+
+
+def found(
+    batch: ParsedBatch, accounts: list[ViewKey]
+) -> dict[tuple[int, int, int], tuple[str, int, ReceivedOutput]]:
+    """Scan ``batch``; (height, position, output) -> (owner, amount, output)."""
+    rows = scan_transactions(batch.txs, accounts, {})
+    result = {}
+    for meta, row in zip(batch.metas, rows, strict=True):
+        for position, scan in enumerate(row):
+            if scan is None:
+                continue
+            for out in scan.received:
+                key = (meta.height, meta.tx_index % TX_INDEX_STRIDE, out.output_index)
+                assert key not in result, "an output was found twice"
+                result[key] = (NAMES[position], out.amount, out)
+    return result
+
+
+def summary(
+    got: dict[tuple[int, int, int], tuple[str, int, ReceivedOutput]],
+) -> dict[tuple[int, int, int], tuple[str, int]]:
+    return {key: (owner, amount) for key, (owner, amount, _) in got.items()}
+
+
+def test_unmutated_batch_finds_every_payee(
+    base_reply: BlocksReply, accounts: list[ViewKey]
+) -> None:
+    batch = parse_blocks(base_reply)
+    assert [b.height for b in batch.blocks] == [161, 162]
+    # tx ids come from the block, not from hashing the (pruned, edited) blob
+    recorded = json.loads((DATA / "block_regtest.json").read_text())["blocks"]
+    block_txids = {
+        bytes.fromhex(h) for b in recorded if b["height"] in (161, 162) for h in b["tx_hashes"]
+    }
+    assert {m.tx_hash for m in batch.metas if not m.coinbase} == block_txids
+    got = found(batch, accounts)
+    assert summary(got) == EXPECTED
+    for _, _, out in got.values():
+        assert out.global_index >= 1000 and out.subaddress == (0, 0)
+
+
+def test_torsioned_tx_pubkey_still_finds_outputs(
+    base_reply: BlocksReply, accounts: list[ViewKey]
+) -> None:
+    """R' = R + T (T of order 8): 8aR' = 8aR, so wallet2 finds the same outputs."""
+    original = parse_extra(parse_blocks(base_reply).txs[1].tx.extra).tx_pubkeys[0]
+    reply = replace_tx_blob(base_reply, 161, 0, torsion_mutation)
+    got = found(parse_blocks(reply), accounts)
+    assert summary(got) == EXPECTED
+    for key in ((161, 1, 0), (161, 1, 1)):
+        assert got[key][2].tx_pubkey == torsioned(original)
+
+
+def test_small_order_tx_pubkey_finds_nothing_there(
+    base_reply: BlocksReply, accounts: list[ViewKey]
+) -> None:
+    """R = T alone: the derivation is the identity; nothing owned, nothing raised."""
+    reply = replace_tx_blob(
+        base_reply, 162, 0, lambda b: with_main_pubkey(b, parse_transaction(b), TORSION_8)
+    )
+    got = found(parse_blocks(reply), accounts)
+    assert summary(got) == {k: v for k, v in EXPECTED.items() if k[:2] != (162, 1)}
+
+
+def test_undecodable_tx_pubkey_finds_nothing_there(
+    base_reply: BlocksReply, accounts: list[ViewKey]
+) -> None:
+    reply = replace_tx_blob(
+        base_reply, 162, 1, lambda b: with_main_pubkey(b, parse_transaction(b), UNDECODABLE_KEY)
+    )
+    got = found(parse_blocks(reply), accounts)
+    assert summary(got) == {k: v for k, v in EXPECTED.items() if k[:2] != (162, 2)}
+
+
+@pytest.mark.parametrize(
+    "garbage, still_found",
+    [
+        # wallet2 keeps the fields read before the bad one: the key still works
+        (b"\x02\xff\x01", True),  # nonce longer than what is left
+        (b"\x04\x09" + bytes(32), True),  # 9 additional keys announced, 1 present
+        (b"\x00\x00\x07", True),  # padding that is not all zeros
+        (b"\x77" * 40, True),  # an unknown tag
+    ],
+)
+def test_garbage_after_tx_pubkey_keeps_it(
+    base_reply: BlocksReply, accounts: list[ViewKey], garbage: bytes, still_found: bool
+) -> None:
+    def mutate(blob: bytes) -> bytes:
+        tx = parse_transaction(blob)
+        return with_extra(blob, tx, tx.extra + garbage)
+
+    reply = replace_tx_blob(base_reply, 161, 0, mutate)
+    batch = parse_blocks(reply)
+    assert not parse_extra(batch.txs[1].tx.extra).complete
+    assert summary(found(batch, accounts)) == EXPECTED
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [b"", b"\xff" * 33, b"\x01" + bytes(31), bytes(range(256)), b"\x04\xff\xff\xff\xff\x0f"],
+)
+def test_garbage_extra_without_a_key(
+    base_reply: BlocksReply, accounts: list[ViewKey], extra: bytes
+) -> None:
+    reply = replace_tx_blob(
+        base_reply, 162, 0, lambda b: with_extra(b, parse_transaction(b), extra)
+    )
+    got = found(parse_blocks(reply), accounts)
+    assert summary(got) == {k: v for k, v in EXPECTED.items() if k[:2] != (162, 1)}
+
+
+@pytest.mark.parametrize("bit", [0, 17, 63])
+def test_amount_that_does_not_open_its_commitment_is_not_credited(
+    base_reply: BlocksReply, accounts: list[ViewKey], bit: int
+) -> None:
+    reply = replace_tx_blob(
+        base_reply, 162, 1, lambda b: with_flipped_amount(b, parse_transaction(b), 1, bit)
+    )
+    got = found(parse_blocks(reply), accounts)
+    # alice's output 1 is gone; carol's output 0 of the same tx is intact
+    assert summary(got) == {k: v for k, v in EXPECTED.items() if k != (162, 2, 1)}
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(lambda b: b[: len(b) // 2], id="truncated"),
+        pytest.param(lambda b: b[:-1], id="one-byte-short"),
+        pytest.param(lambda b: b[:-40], id="cut-in-commitments"),
+        pytest.param(lambda b: b[:3] + b"\xff" * 12 + b[15:], id="huge-counts"),
+        pytest.param(lambda b: b"\x09" + b[1:], id="bad-version"),
+        pytest.param(lambda b: b"", id="empty"),
+        pytest.param(lambda b: bytes(len(b)), id="zeros"),
+    ],
+)
+def test_unparseable_tx_is_skipped_with_a_log_line(
+    base_reply: BlocksReply,
+    accounts: list[ViewKey],
+    caplog: pytest.LogCaptureFixture,
+    mutate: Callable[[bytes], bytes],
+) -> None:
+    reply = replace_tx_blob(base_reply, 162, 0, mutate)
+    with caplog.at_level(logging.WARNING, logger="lws.scanwork"):
+        batch = parse_blocks(reply)
+    skips = [r for r in caplog.records if r.name == "lws.scanwork" and "skipped" in r.message]
+    assert len(skips) == 1
+    assert skips[0].getMessage().startswith("block 162 tx 1 skipped")
+    assert len(batch.txs) == 4  # 2 miner txs + 3 - 1 transfers
+    assert {m.tx_index % TX_INDEX_STRIDE for m in batch.metas if m.height == 162} == {0, 2}
+    got = found(batch, accounts)
+    assert summary(got) == {k: v for k, v in EXPECTED.items() if k[:2] != (162, 1)}
+
+
+def test_trailing_bytes_are_the_prunable_part(
+    base_reply: BlocksReply, accounts: list[ViewKey]
+) -> None:
+    """Bytes after the RingCT base belong to the (unread) prunable part: still scanned."""
+    reply = replace_tx_blob(base_reply, 162, 0, lambda b: b + b"\x00\xff")
+    assert summary(found(parse_blocks(reply), accounts)) == EXPECTED
+
+
+def test_block_with_missing_tx_blob_is_a_daemon_error(base_reply: BlocksReply) -> None:
+    blocks = list(base_reply.blocks)
+    blocks[1] = (blocks[1][0], blocks[1][1][:1])
+    with pytest.raises(DaemonError):
+        parse_blocks(msgspec.structs.replace(base_reply, blocks=blocks))
+
+
+def test_every_mutation_at_once(
+    base_reply: BlocksReply, accounts: list[ViewKey], caplog: pytest.LogCaptureFixture
+) -> None:
+    """All hostile kinds in one batch, spends included: the honest parts stay exact."""
+    reply = replace_tx_blob(
+        base_reply, 161, 0, lambda b: with_flipped_amount(b, parse_transaction(b), 0)
+    )
+    reply = replace_tx_blob(reply, 162, 0, lambda b: b[:100])
+    reply = replace_tx_blob(
+        reply, 162, 1, lambda b: with_main_pubkey(b, parse_transaction(b), UNDECODABLE_KEY)
+    )
+    with caplog.at_level(logging.WARNING):
+        batch = parse_blocks(reply)
+    assert any("block 162 tx 1 skipped" in r.getMessage() for r in caplog.records)
+    got = found(batch, accounts)
+    assert summary(got) == {(161, 1, 1): ("bob", 6)}
+    received = find_received(batch.txs, accounts)
+    spends = find_spends(batch.txs, received, {})
+    assert len(spends) == len(batch.txs)
+
+
+def test_pure_scan_on_raw_hostile_txs_never_raises(accounts: list[ViewKey]) -> None:
+    """scan_transactions on directly built ScanTx values with broken keys, tags, outputs."""
+    reply = _recorded_reply()
+    tx = parse_blocks(reply).txs[1]
+    variants = []
+    for pubkeys in ((), (TORSION_8,), (UNDECODABLE_KEY,), (b"\x01" * 5,), (bytes(32),)):
+        extra = b"".join(b"\x01" + k for k in pubkeys if len(k) == 32)
+        variants.append(msgspec.structs.replace(tx.tx, extra=extra))
+    bad_outputs = tuple(msgspec.structs.replace(out, key=UNDECODABLE_KEY) for out in tx.tx.outputs)
+    variants.append(msgspec.structs.replace(tx.tx, outputs=bad_outputs))
+    assert tx.tx.rct is not None
+    variants.append(msgspec.structs.replace(tx.tx, rct=msgspec.structs.replace(tx.tx.rct, ecdh=())))
+    items = [ScanTx(tx=v, tx_hash=tx.tx_hash, global_indexes=(1, 2)) for v in variants]
+    items.append(ScanTx(tx=tx.tx, tx_hash=tx.tx_hash, global_indexes=()))
+    rows = scan_transactions(items, accounts, {(0, 1): [0], (0, 5): [1, 2]})
+    assert len(rows) == len(items)
+
+
+# --- the scanner's per-batch path on a hostile batch --------------------------
+
+
+async def test_scanner_batch_path_on_hostile_batch(
+    tmp_path: Path, base_reply: BlocksReply, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Scanner._scan_batch + the store write, as the tip pass does them."""
+    reply = replace_tx_blob(base_reply, 161, 0, torsion_mutation)
+    reply = replace_tx_blob(reply, 162, 0, lambda b: b[:-3])
+    reply = replace_tx_blob(
+        reply, 162, 1, lambda b: with_flipped_amount(b, parse_transaction(b), 0, 5)
+    )
+    store = Store.open(tmp_path / "store", network="regtest")
+    try:
+        ids = store.transact(
+            lambda w: {
+                name: w.add_account(
+                    keys.address(),
+                    view_secret=keys.view_secret,
+                    spend_public=keys.spend_public,
+                    view_public=keys.view_public,
+                    start_height=FIRST_HEIGHT,
+                    created=int(time.time()),
+                    status=AccountStatus.ACTIVE,
+                )
+                for name, keys in KEYS.items()
+            }
+        )
+        daemon = Daemon("http://127.0.0.1:9")  # never called
+        scanner = Scanner(store, daemon, network="regtest", workers=1)
+        try:
+            with caplog.at_level(logging.WARNING):
+                batch = parse_blocks(reply)
+            assert any("block 162 tx 1 skipped" in r.getMessage() for r in caplog.records)
+            participants = scanner._load_accounts()
+            assert len(participants) == 3
+            end = FIRST_HEIGHT + 2
+            shares = await scanner._scan_batch(batch, participants, FIRST_HEIGHT, end=end)
+            hashes = [b.hash for b in batch.blocks]
+            skipped = store.transact(lambda w: w.add_block_batch(FIRST_HEIGHT, hashes, shares))
+            assert not skipped
+        finally:
+            await daemon.aclose()
+            scanner.pool.close()
+        stored = {
+            name: {
+                (o.height, o.tx_index % TX_INDEX_STRIDE, o.output_index, o.amount)
+                for o in store.query(lambda r, i=ids[name]: r.outputs(i))
+            }
+            for name in NAMES
+        }
+        assert stored == {
+            "alice": {(161, 1, 0, 5), (162, 2, 1, 10)},  # torsioned R: still found
+            "bob": {(161, 1, 1, 6)},  # (162,1,0) was in the unparseable tx
+            "carol": set(),  # (162,1,1) unparseable too, (162,2,0) has a forged amount
+        }
+        heights = store.query(lambda r: {rec.scan_height for _, rec in r.accounts()})
+        assert heights == {end}
+        assert store.query(lambda r: r.check()) == []
+    finally:
+        store.close()
