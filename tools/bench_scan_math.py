@@ -11,11 +11,10 @@ C++ generate_key_derivation calls/s, on the median basis (median batch of
 the smallest over the account counts measured.  Mean-basis ratios are
 printed too.
 
-Transactions are synthetic unless ``--chain`` names a file of JSON lines,
-each ``msgspec.json.encode(TxKeys(...))`` (bytes as base64), e.g. dumped
-from a regtest chain.  Synthetic ones look like today's typical tx: one
-valid random tx key, two outputs (random points) with view tags, no
-additional keys, owned by nobody.
+Transactions are the real 2-output, view-tagged transactions of the cached
+regtest benchmark chain (tools/make_chain.py; built on first use), unless
+``--synthetic`` (one valid random tx key, two random outputs with view tags)
+or ``--chain`` (a file of JSON lines of ``msgspec.json.encode(TxKeys(...))``).
 """
 
 from __future__ import annotations
@@ -61,6 +60,30 @@ def synthetic_txs(count: int, outputs: int, rng: random.Random) -> list[TxKeys]:
 def chain_txs(path: Path) -> list[TxKeys]:
     decoder = msgspec.json.Decoder(TxKeys)
     return [decoder.decode(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def regtest_txs(repeat_to: int) -> list[TxKeys]:
+    """Real 2-output, view-tagged transactions of the cached regtest benchmark
+    chain (tools/make_chain.py builds it), read over /get_blocks.bin and parsed
+    by lws; repeated in order up to ``repeat_to`` transactions."""
+    from lws.monero.scan import tx_keys
+    from lws.scanwork import parse_blocks
+    from tests.chain import fetch_chain
+    from tools.chaintools import open_bench_chain
+
+    with open_bench_chain(log=print) as (daemon, _manifest):
+        replies = fetch_chain(daemon)
+    real = [
+        tx_keys(item.tx)
+        for reply in replies
+        for item in parse_blocks(reply).txs
+        if not item.tx.is_coinbase
+        and len(item.tx.outputs) == 2
+        and all(out.view_tag is not None for out in item.tx.outputs)
+    ]
+    if not real:
+        raise SystemExit("the benchmark chain has no 2-output transactions")
+    return [real[i % len(real)] for i in range(max(repeat_to, len(real)))]
 
 
 def accounts(count: int, rng: random.Random) -> list[ViewKey]:
@@ -144,6 +167,11 @@ def main() -> int:
         "--loop-multiplier", type=int, default=10, help="performance_tests --loop-multiplier"
     )
     parser.add_argument("--chain", type=Path, help="JSON lines of TxKeys instead of synthetic txs")
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="random synthetic txs instead of the real regtest chain's 2-output txs",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--pin", action="store_true", help="pin this process and the C++ run to one CPU"
@@ -153,7 +181,12 @@ def main() -> int:
     if args.pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # C++ child inherits it
     rng = random.Random(args.seed)
-    txs = chain_txs(args.chain) if args.chain else synthetic_txs(args.txs, args.outputs, rng)
+    if args.chain:
+        txs, source = chain_txs(args.chain), f"chain {args.chain}"
+    elif args.synthetic:
+        txs, source = synthetic_txs(args.txs, args.outputs, rng), "synthetic"
+    else:
+        txs, source = regtest_txs(args.txs), "regtest benchmark chain (real 2-output txs)"
     account_counts = [int(part) for part in args.accounts.split(",") if part]
     views = {count: accounts(count, rng) for count in account_counts}
     outputs = sum(len(tx.outputs) for tx in txs)
@@ -178,7 +211,7 @@ def main() -> int:
             cpp_mean.append(cpp[0])
             cpp_median.append(cpp[1])
 
-    print(f"source: {'chain ' + str(args.chain) if args.chain else 'synthetic'}")
+    print(f"source: {source}")
     print(f"transactions: {len(txs)}")
     print(f"outputs_per_tx: {outputs / max(len(txs), 1):.2f}")
     print(f"libsodium_x25519_us: {min(x25519_runs) * 1e6:.1f}")

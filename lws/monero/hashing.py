@@ -2,30 +2,19 @@
 # hashes. Pure; must not know about transactions or blocks themselves.
 """Keccak-256 as Monero uses it (original Keccak padding, not SHA3-256)."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+
+import sha3 as _sha3  # safe-pysha3: a C Keccak, ~1 us for a short input
 
 from .errors import MoneroFormatError
 
-_keccak_impl: Callable[[bytes], bytes]
-try:  # A C Keccak (safe-pysha3): ~1 us for a short input.
-    import sha3 as _sha3
-
-    def _keccak_pysha3(data: bytes) -> bytes:
-        return _sha3.keccak_256(data).digest()  # type: ignore[no-any-return]
-
-    _keccak_impl = _keccak_pysha3
-except ImportError:  # pragma: no cover - the dependency is declared
-    from Crypto.Hash import keccak as _pycryptodome_keccak
-
-    def _keccak_pycryptodome(data: bytes) -> bytes:
-        return _pycryptodome_keccak.new(digest_bits=256, data=data).digest()
-
-    _keccak_impl = _keccak_pycryptodome
+#: The raw Keccak-256 constructor, for hot loops that hash many short inputs.
+keccak_256 = _sha3.keccak_256
 
 
 def keccak256(data: bytes) -> bytes:
     """Monero's ``cn_fast_hash``: Keccak-256 of ``data``."""
-    return _keccak_impl(data)
+    return _sha3.keccak_256(data).digest()  # type: ignore[no-any-return]
 
 
 def tree_hash(hashes: Sequence[bytes]) -> bytes:

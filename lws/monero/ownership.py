@@ -75,7 +75,7 @@ from .derivation import (
 )
 from .ed25519 import IDENTITY, L, P, base_mul, scalar_reduce
 from .errors import MoneroFormatError
-from .hashing import keccak256
+from .hashing import keccak256, keccak_256
 from .varint import encode_varint
 
 __all__ = [
@@ -258,25 +258,8 @@ class _Hash(Protocol):
     def digest(self) -> bytes: ...
 
 
-class _FallbackKeccak:
-    """keccak256 behind the ``keccak_256(data).digest()`` shape."""
-
-    __slots__ = ("_digest",)
-
-    def __init__(self, data: bytes) -> None:
-        self._digest = keccak256(data)
-
-    def digest(self) -> bytes:
-        return self._digest
-
-
-_keccak: Callable[[bytes], _Hash]
-try:  # The hot loop calls the C object directly: one Python frame less per hash.
-    import sha3 as _sha3
-
-    _keccak = _sha3.keccak_256
-except ImportError:  # pragma: no cover - safe-pysha3 is a declared dependency
-    _keccak = _FallbackKeccak
+#: The hot loop calls the C object directly: one Python frame less per hash.
+_keccak: Callable[[bytes], _Hash] = keccak_256
 
 #: Output indexes below this get precomputed varints and identity view tags.
 _TABLE_SIZE = 256

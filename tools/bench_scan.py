@@ -1,0 +1,169 @@
+# Owns the whole-scanner benchmark (issue 3 §5): scans the cached benchmark
+# chain (tools/make_chain.py) from genesis for 1, 10 and 100 accounts with
+# the real Scanner and store, and in the same run times monero-wallet-rpc's
+# refresh of a view-only wallet of one of those accounts, and measures the
+# resident memory of a scanner holding 10,000 registered accounts. Prints
+# headline figures last, one per line, as `name: value`. Developer tool:
+# never imported by lws/.
+"""Benchmark: lws scanner vs monero-wallet-rpc refresh, and memory per account."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lws.daemon import Daemon  # noqa: E402
+from lws.regtest import TestKeys  # noqa: E402
+from lws.scanner import Scanner  # noqa: E402
+from lws.store import AccountStatus, Store  # noqa: E402
+from tools.chaintools import bench_label, open_bench_chain, time_wallet_rpc_refresh  # noqa: E402
+
+#: Subaddresses the benchmark chain pays (all inside 4 majors x 10 minors).
+LOOKAHEAD = (4, 10)
+ACCOUNT_COUNTS = (1, 10, 100)
+#: Accounts registered for the memory figure.
+MEMORY_ACCOUNTS = 10_000
+#: Seconds the memory probe scans with MEMORY_ACCOUNTS before reading its RSS.
+MEMORY_SCAN_SECONDS = 45.0
+
+
+def add_accounts(store: Store, labels: list[str], lookahead: tuple[int, int]) -> None:
+    def write(writer):  # type: ignore[no-untyped-def]
+        for label in labels:
+            keys = TestKeys(label)
+            writer.add_account(
+                keys.address(),
+                view_secret=keys.view_secret,
+                spend_public=keys.spend_public,
+                view_public=keys.view_public,
+                start_height=0,
+                created=int(time.time()),
+                status=AccountStatus.ACTIVE,
+                lookahead_major=lookahead[0],
+                lookahead_minor=lookahead[1],
+            )
+
+    store.transact(write)
+
+
+async def scan_all(store: Store, url: str, height: int, workers: int) -> float:
+    """Seconds from scanner start until every account has scanned ``height`` blocks."""
+    daemon = Daemon(url)
+    scanner = Scanner(store, daemon, network="regtest", workers=workers, poll_interval=0.05)
+    started = time.perf_counter()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(scanner.run)
+            while True:
+                heights = store.query(lambda r: [rec.scan_height for _, rec in r.accounts()])
+                if min(heights) >= height:
+                    elapsed = time.perf_counter() - started
+                    break
+                await trio.sleep(0.02)
+            nursery.cancel_scope.cancel()
+    finally:
+        await daemon.aclose()
+    return elapsed
+
+
+def cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def memory_probe(url: str, workdir: Path) -> tuple[float, float]:
+    """RSS (MB) of a scanner process holding MEMORY_ACCOUNTS accounts, and of its workers."""
+    code = f"""
+import resource, sys, time, trio, os
+sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+from lws.daemon import Daemon
+from lws.scanner import Scanner
+from lws.store import Store
+store = Store.open({str(workdir / "memory-store")!r}, network="regtest")
+async def main():
+    daemon = Daemon({url!r})
+    scanner = Scanner(store, daemon, network="regtest", workers=0, poll_interval=0.2)
+    with trio.move_on_after({MEMORY_SCAN_SECONDS}):
+        await scanner.run()
+    await daemon.aclose()
+trio.run(main)
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+heights = store.query(lambda r: min(rec.scan_height for _, rec in r.accounts()))
+print(own, kids, heights)
+"""
+    with Store.open(workdir / "memory-store", network="regtest") as store:
+        labels = [f"memory-{i}" for i in range(MEMORY_ACCOUNTS)]
+        add_accounts(store, labels, (0, 0))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    own, kids, scanned = out.stdout.split()
+    print(
+        f"memory probe: {MEMORY_ACCOUNTS} accounts scanned {scanned} blocks in {MEMORY_SCAN_SECONDS:.0f}s"
+    )
+    return float(own), float(kids)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    cores = args.workers
+    results: dict[str, str] = {}
+    with open_bench_chain(log=print) as (daemon, manifest):
+        height = daemon.height()
+        info = daemon.rpc("get_info")
+        txs = int(info["tx_count"]) + height  # non-coinbase + one coinbase per block
+        print(f"chain: {height} blocks, {txs} transactions (with coinbase)")
+        with tempfile.TemporaryDirectory(prefix="lws-bench-scan-") as tmp:
+            workdir = Path(tmp)
+            refresh = time_wallet_rpc_refresh(daemon, bench_label(0), log=print)
+            for count in ACCOUNT_COUNTS:
+                with Store.open(workdir / f"store-{count}", network="regtest") as store:
+                    add_accounts(store, [bench_label(i) for i in range(count)], LOOKAHEAD)
+                    cpu_before = cpu_seconds()
+                    seconds = trio.run(scan_all, store, daemon.url, height, cores)
+                    cpu = cpu_seconds() - cpu_before
+                    found = store.query(
+                        lambda r: len(r.outputs(r.account_id(TestKeys(bench_label(0)).address())))
+                    )
+                pairs = txs * count
+                rate = pairs / seconds
+                per_core = pairs / cpu if cpu > 0 else float("nan")
+                print(
+                    f"{count:>4} accounts: {seconds:7.2f}s to the tip, {rate:9.0f} pairs/s overall,"
+                    f" {per_core:9.0f} pairs/s per CPU-second ({cpu:.1f} CPU-s), bench-0 outputs {found}"
+                )
+                results[f"pairs_per_s_{count}_accounts"] = f"{rate:.0f}"
+                results[f"pairs_per_cpu_s_{count}_accounts"] = f"{per_core:.0f}"
+                if count == 1:
+                    results["lws_1_account_to_tip_s"] = f"{seconds:.2f}"
+                    if found != refresh.outputs:
+                        print(
+                            f"WARNING: lws found {found} outputs for bench-0, wallet-rpc {refresh.outputs}"
+                        )
+            results["wallet_rpc_refresh_s"] = f"{refresh.seconds:.2f}"
+            results["ratio_wallet_rpc_over_lws_1_account"] = (
+                f"{refresh.seconds / float(results['lws_1_account_to_tip_s']):.2f}"
+            )
+            if not args.skip_memory:
+                own, kids = memory_probe(daemon.url, workdir)
+                results["rss_mb_10000_accounts"] = f"{own:.0f}"
+                results["rss_mb_largest_worker"] = f"{kids:.0f}"
+    for name, value in results.items():
+        print(f"{name}: {value}")
+
+
+if __name__ == "__main__":
+    main()
