@@ -1,0 +1,135 @@
+# Owns property-based testing of the live wallet API against its own OpenAPI
+# document: schemathesis (its CLI, as an operator would run it) generates
+# valid and invalid requests for every route of /openapi.json and checks that
+# `lws serve` never answers 5xx and that every reply matches the document.
+# Also owns the transport regression schemathesis's coverage phase found: a
+# reply sent before the request body arrived wedges the keep-alive connection.
+# Must not change the chain (no mining; generated data cannot name a real
+# account, so nothing is created either).
+"""schemathesis against a live lws."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LwsProcess
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+schemathesis = pytest.importorskip("schemathesis")
+
+#: Generated cases per operation and phase: ~500 requests over the 15
+#: operations, about 40 s on two busy cores.
+MAX_EXAMPLES = 40
+#: A fixed seed: a failure reproduces with the same command line.
+SEED = 7
+CHECKS = "not_a_server_error,response_schema_conformance"
+#: The coverage phase also sends bodies with wrong methods and content types;
+#: it is left out until the keep-alive bug below is fixed (its requests hang
+#: and count as network errors, not as findings about lws).
+PHASES = "examples,fuzzing"
+
+
+def test_no_server_error_and_replies_match_schema(lws_server: LwsProcess, tmp_path: Path) -> None:
+    report = tmp_path / "events.ndjson"
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        f"{lws_server.url}/openapi.json",
+        "--checks",
+        CHECKS,
+        "--phases",
+        PHASES,
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--workers",
+        "2",
+        "--request-timeout",
+        "15",
+        "--generation-database",
+        "none",
+        "--no-color",
+        "--report",
+        "ndjson",
+        "--report-ndjson-path",
+        str(report),
+    ]
+    started = time.monotonic()
+    run = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, (
+        f"schemathesis found problems ({' '.join(command)}):\n{output[-8000:]}"
+    )
+
+    failures: list[str] = []
+    tested: set[str] = set()
+    cases = 0
+    for line in report.read_text().splitlines():
+        event = json.loads(line)
+        finished = event.get("ScenarioFinished")
+        if finished:
+            recorder = finished["recorder"]
+            tested.add(recorder["label"])
+            cases += len(recorder["cases"])
+            for case_id, checks in recorder["checks"].items():
+                failures += [
+                    f"{recorder['label']} {case_id}: {c['name']}"
+                    for c in checks
+                    if c["status"] != "success"
+                ]
+        if "NonFatalError" in event or "FatalError" in event:
+            failures.append(json.dumps(event)[:500])
+    assert failures == [], failures
+    # every documented operation was exercised, with a real number of cases
+    document = lws_server.client.get("/openapi.json").json()
+    operations = {f"{m.upper()} {p}" for p, item in document["paths"].items() for m in item}
+    assert operations <= tested, operations - tested
+    assert cases >= 4 * len(operations), cases
+    print(f"schemathesis: {cases} cases over {len(operations)} operations in {elapsed:.0f} s")
+
+
+def _next_request_answered(port: int, head: bytes, body: bytes) -> bool:
+    """Send ``head``, let the server reply, then ``body`` and a second request
+    on the same connection: is the second one answered (or the connection closed)?"""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(head)
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 4"), first
+        sock.sendall(body)
+        sock.sendall(b"GET /get_version HTTP/1.1\r\nHost: lws\r\n\r\n")
+        received = b""
+        try:
+            while b"server_type" not in received:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return True  # closed: the client opens a new connection at once
+                received += chunk
+        except TimeoutError:
+            return False
+        return True
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Hypercorn 0.18 + quart-trio: after a reply sent before the request body "
+    "arrived (415, 413, 405, 404, preflight), the keep-alive connection neither "
+    "answers the next request nor closes (Connection: close in the reply does not help)",
+)
+def test_reply_before_body_keeps_connection_usable(lws_server: LwsProcess) -> None:
+    head = (
+        b"POST /get_version HTTP/1.1\r\nHost: lws\r\n"
+        b"Content-Type: text/plain\r\nContent-Length: 2\r\n\r\n"
+    )
+    assert _next_request_answered(lws_server.port, head, b"{}")

@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+# Owns the wallet API load benchmark (issue 4 §5): a real `lws serve` over a
+# store seeded through lws.store's write API (one account with thousands of
+# outputs, on a real regtest monerod's block hashes so the scanner has nothing
+# to undo), loaded with wrk at 64 connections on get_address_info and
+# get_unspent_outs, and monerod's JSON-RPC get_info under the same load as
+# the yardstick. Prints headline figures last, one `name: value` a line.
+# A developer tool: never imported by lws/ or the tests.
+"""Requests per second and p99 latency of the wallet API, against monerod's."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lws.regtest import Monerod, TestKeys, free_port  # noqa: E402
+from lws.store import AccountBatch, AccountStatus, OutputRecord, SpendRecord, Store  # noqa: E402
+from lws.store.schema import tx_index_of  # noqa: E402
+
+#: Blocks mined before seeding: every seeded output must be unlocked (10 blocks).
+CHAIN_BLOCKS = 130
+#: Seeded outputs spread over these heights, oldest first.
+OUTPUT_HEIGHTS = range(5, CHAIN_BLOCKS - 15)
+ACCOUNT = TestKeys("bench-api")
+
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [[%s]]
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, latency.max))
+end
+"""
+
+
+def seed(store_path: Path, hashes: list[bytes], outputs: int, spends: int) -> None:
+    """One account with ``outputs`` outputs (``spends`` of them spent) over the chain."""
+    heights = list(OUTPUT_HEIGHTS)
+    records: list[OutputRecord] = []
+    for i in range(outputs):
+        height = heights[i * len(heights) // outputs]
+        position, vout = 1 + i % 50, i % 2
+        records.append(
+            OutputRecord(
+                height=height,
+                tx_index=tx_index_of(height, position),
+                tx_hash=i.to_bytes(4, "big") + b"\x11" * 28,
+                tx_prefix_hash=b"\x22" * 32,
+                output_index=vout,
+                global_index=1000 + i,
+                amount=1_000_000_000 + i,
+                mask=b"\x05" + b"\x00" * 31,
+                rct_type=6,
+                commitment=b"\x33" * 32,
+                ecdh_amount=b"\x44" * 8,
+                output_key=i.to_bytes(4, "big") + b"\x55" * 28,
+                tx_pubkey=b"\x66" * 32,
+                subaddress=(0, 0),
+                unlock_time=0,
+                timestamp=1_700_000_000 + height * 120,
+                coinbase=False,
+                mixin=15,
+                payment_id=b"",
+                fee=30_000_000,
+            )
+        )
+    spend_records = []
+    for i in range(spends):
+        source = records[i * 3]
+        height = min(source.height + 11, CHAIN_BLOCKS - 1)  # type: ignore[operator]
+        spend_records.append(
+            SpendRecord(
+                key_image=i.to_bytes(4, "big") + b"\x88" * 28,
+                height=height,
+                tx_index=tx_index_of(height, 60),
+                tx_hash=i.to_bytes(4, "big") + b"\x77" * 28,
+                timestamp=1_700_000_000 + height * 120,
+                unlock_time=0,
+                mixin=15,
+                fee=40_000_000,
+                payment_id=b"",
+                source_tx_index=source.tx_index,
+                source_output_index=source.output_index,
+                source_global_index=source.global_index,
+                source_amount=source.amount,
+                source_tx_pubkey=source.tx_pubkey,
+            )
+        )
+    with Store.open(store_path, network="regtest") as store:
+        account = store.transact(
+            lambda w: w.add_account(
+                ACCOUNT.address(),
+                view_secret=ACCOUNT.view_secret,
+                spend_public=ACCOUNT.spend_public,
+                view_public=ACCOUNT.view_public,
+                start_height=0,
+                created=int(time.time()),
+                status=AccountStatus.ACTIVE,
+            )
+        )
+        batch = AccountBatch(
+            from_height=0,
+            scan_height=len(hashes),
+            outputs=tuple(records),
+            spends=tuple(spend_records),
+        )
+        store.transact(lambda w: w.add_block_batch(0, hashes, {account: batch}))
+
+
+def block_hashes(daemon: Monerod, count: int) -> list[bytes]:
+    headers = daemon.rpc("get_block_headers_range", start_height=0, end_height=count - 1)
+    return [bytes.fromhex(h["hash"]) for h in headers["headers"]]
+
+
+def start_lws(workdir: Path, daemon: Monerod, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lws",
+            "serve",
+            "--daemon-url",
+            daemon.url,
+            "--network",
+            "regtest",
+            "--data-dir",
+            str(workdir),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--scan-workers",
+            str(workers),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "lws.log", "ab"),  # noqa: SIM115
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/get_version", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit(f"lws did not start: {(workdir / 'lws.log').read_text()[-2000:]}")
+
+
+def wrk(
+    url: str, body: dict[str, object], *, connections: int, seconds: int, threads: int
+) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA % json.dumps(body))
+    try:
+        run = subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "10s",
+                "-s",
+                script.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        os.unlink(script.name)
+    match = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)", run.stdout)
+    if match is None:
+        raise SystemExit(f"wrk said:\n{run.stdout}\n{run.stderr}")
+    requests, duration_us, p50, p99, errors, bad_status, worst = map(int, match.groups())
+    return {
+        "rps": requests / (duration_us / 1e6),
+        "p50_ms": p50 / 1000,
+        "p99_ms": p99 / 1000,
+        "max_ms": worst / 1000,
+        "errors": errors,
+        "non_2xx": bad_status,
+        "requests": requests,
+    }
+
+
+def check_reply(url: str, body: dict[str, object], outputs: int) -> None:
+    reply = httpx.post(url, json=body, timeout=30)
+    reply.raise_for_status()
+    data = reply.json()
+    if "outputs" in data and len(data["outputs"]) != outputs:
+        raise SystemExit(f"expected {outputs} unspent outputs, got {len(data['outputs'])}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--outputs", type=int, default=1200, help="outputs of the account")
+    parser.add_argument("--spends", type=int, default=150, help="of which spent")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--seconds", type=int, default=10, help="per measured endpoint")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install -y wrk")
+
+    workdir = Path(tempfile.mkdtemp(prefix="lws-bench-api-"))
+    daemon = Monerod(workdir / "monerod")
+    proc = None
+    try:
+        daemon.mine(CHAIN_BLOCKS, TestKeys("bench-miner").address())
+        hashes = block_hashes(daemon, CHAIN_BLOCKS)
+        seed(workdir / "lws" / "store", hashes, args.outputs, args.spends)
+        proc, url = start_lws(workdir / "lws", daemon, workers=1)
+        creds = {"address": ACCOUNT.address(), "view_key": ACCOUNT.view_secret.hex()}
+        unspent = {
+            **creds,
+            "amount": "0",
+            "mixin": 15,
+            "use_dust": True,
+            "dust_threshold": "2000000000",
+        }
+        check_reply(f"{url}/get_address_info", creds, args.outputs)
+        check_reply(f"{url}/get_unspent_outs", unspent, args.outputs)
+        print(
+            f"seeded store: 1 account, {args.outputs} outputs ({args.spends} spent), "
+            f"{CHAIN_BLOCKS} blocks of a regtest monerod; wrk -c{args.connections} "
+            f"-t{args.threads} -d{args.seconds}s per endpoint, one after the other"
+        )
+        jobs = {
+            "get_address_info": (f"{url}/get_address_info", creds),
+            "get_unspent_outs": (f"{url}/get_unspent_outs", unspent),
+            "monerod_get_info": (
+                f"{daemon.url}/json_rpc",
+                {"jsonrpc": "2.0", "id": "0", "method": "get_info"},
+            ),
+        }
+        results = {}
+        for name, (target, body) in jobs.items():
+            wrk(target, body, connections=args.connections, seconds=2, threads=args.threads)  # warm
+            results[name] = wrk(
+                target,
+                body,
+                connections=args.connections,
+                seconds=args.seconds,
+                threads=args.threads,
+            )
+            r = results[name]
+            print(
+                f"  {name:18s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p99 "
+                f"{r['p99_ms']:6.1f} ms  max {r['max_ms']:6.1f} ms  errors {r['errors']:.0f}  "
+                f"non-2xx {r['non_2xx']:.0f}",
+                flush=True,
+            )
+        base = results["monerod_get_info"]["rps"]
+        for name in ("get_address_info", "get_unspent_outs"):
+            r = results[name]
+            print(f"{name}_rps: {r['rps']:.0f}")
+            print(f"{name}_p99_ms: {r['p99_ms']:.1f}")
+            print(f"{name}_vs_monerod: {r['rps'] / base:.2f}")
+        print(f"monerod_get_info_rps: {base:.0f}")
+        print(f"monerod_get_info_p99_ms: {results['monerod_get_info']['p99_ms']:.1f}")
+    finally:
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        daemon.stop()
+        if args.keep:
+            print(f"work folder: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
