@@ -62,10 +62,13 @@ def chain_txs(path: Path) -> list[TxKeys]:
     return [decoder.decode(line) for line in path.read_bytes().splitlines() if line.strip()]
 
 
-def regtest_txs(repeat_to: int) -> list[TxKeys]:
+def regtest_txs(*, with_additional: bool = False) -> list[TxKeys]:
     """Real 2-output, view-tagged transactions of the cached regtest benchmark
     chain (tools/make_chain.py builds it), read over /get_blocks.bin and parsed
-    by lws; repeated in order up to ``repeat_to`` transactions."""
+    by lws. Never repeated: find_owned_outputs derives each distinct tx key
+    once per batch, so repeats would flatter the figure. Transactions with
+    additional tx keys (a subaddress destination plus change: three keys to
+    derive instead of one) are left out unless ``with_additional``."""
     from lws.monero.scan import tx_keys
     from lws.scanwork import parse_blocks
     from tests.chain import fetch_chain
@@ -81,9 +84,11 @@ def regtest_txs(repeat_to: int) -> list[TxKeys]:
         and len(item.tx.outputs) == 2
         and all(out.view_tag is not None for out in item.tx.outputs)
     ]
+    if not with_additional:
+        real = [tx for tx in real if not tx.additional_pubkeys]
     if not real:
         raise SystemExit("the benchmark chain has no 2-output transactions")
-    return [real[i % len(real)] for i in range(max(repeat_to, len(real)))]
+    return real
 
 
 def accounts(count: int, rng: random.Random) -> list[ViewKey]:
@@ -168,6 +173,11 @@ def main() -> int:
     )
     parser.add_argument("--chain", type=Path, help="JSON lines of TxKeys instead of synthetic txs")
     parser.add_argument(
+        "--with-additional",
+        action="store_true",
+        help="also take real 2-output txs that carry additional tx keys",
+    )
+    parser.add_argument(
         "--synthetic",
         action="store_true",
         help="random synthetic txs instead of the real regtest chain's 2-output txs",
@@ -186,7 +196,10 @@ def main() -> int:
     elif args.synthetic:
         txs, source = synthetic_txs(args.txs, args.outputs, rng), "synthetic"
     else:
-        txs, source = regtest_txs(args.txs), "regtest benchmark chain (real 2-output txs)"
+        txs, source = (
+            regtest_txs(with_additional=args.with_additional),
+            "regtest benchmark chain (real 2-output txs)",
+        )
     account_counts = [int(part) for part in args.accounts.split(",") if part]
     views = {count: accounts(count, rng) for count in account_counts}
     outputs = sum(len(tx.outputs) for tx in txs)
