@@ -182,11 +182,14 @@ def _exact_scan(
     tx: TxKeys,
     account: ViewKey,
     derive: Callable[[bytes], bytes],
+    may_match: Callable[[bytes, int, bytes, int | None], bool] | None = None,
 ) -> list[OwnedOutput]:
     """wallet2's scan of one transaction for one account, given exact derivations.
 
     ``derive(R)`` must return monero's derivation of ``R`` with wallet2's
-    identity fallback for keys that do not decode.
+    identity fallback for keys that do not decode. ``may_match(R, index,
+    output key, view tag)``, when given, must be True whenever ``R`` can
+    derive that output; sources it rules out are not derived.
     """
     mains = tx.tx_pubkeys
     if not mains:
@@ -200,6 +203,8 @@ def _exact_scan(
             sources.append(additional[index])
         sources.extend(mains[1:])
         for source in sources:
+            if may_match is not None and not may_match(source, index, output_key, view_tag):
+                continue
             derivation = derive(source)
             if view_tag is not None and derive_view_tag(derivation, index) != view_tag:
                 continue
@@ -382,14 +387,16 @@ def find_owned_outputs(
         cache_key = (slot, position)
         derivation = exact_cache.get(cache_key)
         if derivation is None:
-            if slot in cleared:
-                point8 = cleared[slot]
-            else:
-                point8 = cleared[slot] = mul8_public_key(slot_keys[slot])
-            if point8 is None:
-                derivation = IDENTITY  # wallet2's fallback for a key that does not decode
-            else:
-                derivation = scalarmult_torsion_free(accounts[position].scalar, point8)
+            derivation = _prime_order_derivation(slot_keys[slot], accounts[position].scalar)
+            if derivation is None:  # torsion, small order, or not a point: the slow way
+                if slot in cleared:
+                    point8 = cleared[slot]
+                else:
+                    point8 = cleared[slot] = mul8_public_key(slot_keys[slot])
+                if point8 is None:
+                    derivation = IDENTITY  # wallet2's fallback for a key that does not decode
+                else:
+                    derivation = scalarmult_torsion_free(accounts[position].scalar, point8)
             exact_cache[cache_key] = derivation
         return derivation
 
@@ -484,10 +491,52 @@ def find_owned_outputs(
                 def derive(key: bytes, position: int = position) -> bytes:
                     return exact(slot_of[key], position)
 
+                def may_match(
+                    key: bytes,
+                    index: int,
+                    output_key: bytes,
+                    view_tag: int | None,
+                    row: list[tuple[bytes, ...]] = row,
+                    spend_keys: Mapping[bytes, SubaddressIndex] = spend_keys,
+                ) -> bool:
+                    # monero's derivation is one of the two candidates, or
+                    # the identity (wallet2's fallback for a key that does
+                    # not decode): if none passes, the exact one cannot, so
+                    # the costly exact derivation is only made for hits.
+                    pair = row[slot_of[key]]
+                    if len(pair) != 2:
+                        return True  # exact already
+                    varint = _VARINTS[index] if index < _TABLE_SIZE else encode_varint(index)
+                    return _lookup_hit(
+                        (*pair, _IDENTITY_CANDIDATE), output_key, view_tag, varint, spend_keys
+                    )
+
                 results[tx_position][position] = _exact_scan(
-                    txs[tx_position], accounts[position], derive
+                    txs[tx_position], accounts[position], derive, may_match
                 )
     return results
+
+
+#: The identity derivation, prefixed like the fast path's candidates.
+_IDENTITY_CANDIDATE = VIEW_TAG_SALT + IDENTITY
+
+
+def _prime_order_derivation(tx_pubkey: bytes, view_scalar: int) -> bytes | None:
+    """``8a R`` by one libsodium call when ``R`` is canonical and of prime order.
+
+    libsodium refuses keys with torsion, of small order, or non-canonical
+    (None then; the caller takes the slow exact path); for the others
+    ``(8a mod l) R`` is exactly monero's ``8 (a R)``.
+    """
+    scalar = 8 * view_scalar % L
+    if scalar == 0 or len(tx_pubkey) != KEY_SIZE:
+        return None
+    try:
+        return _sodium.crypto_scalarmult_ed25519_noclamp(
+            scalar.to_bytes(KEY_SIZE, "little"), tx_pubkey
+        )
+    except CryptoError:
+        return None
 
 
 def _lookup_hit(
