@@ -116,7 +116,7 @@ class Scanner:
         self._wakeup.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        self.pool.start()
+        await trio.to_thread.run_sync(self.pool.start)
         task_status.started()
         backoff = 1.0
         try:

@@ -39,6 +39,7 @@ def scan_inline(txs: Sequence[ScanTx], accounts: Sequence[ViewKey]) -> ReceivedR
 
 def _worker_main(conn: multiprocessing.connection.Connection) -> None:
     accounts: Sequence[ViewKey] = ()
+    conn.send(("ready", None))  # imports done: the first scan is not slowed by them
     while True:
         try:
             message = conn.recv()
@@ -69,6 +70,7 @@ class ScanPool:
         self._version = 0
 
     def start(self) -> None:
+        """Start the workers and wait until each is ready (blocking: call it in a thread)."""
         if self.size <= 1 or self._procs:
             return
         context = multiprocessing.get_context("spawn")
@@ -80,6 +82,8 @@ class ScanPool:
             self._conns.append(parent)
             self._procs.append(proc)
             self._sent_version.append(-1)
+        for conn in self._conns:
+            conn.recv()  # each worker says "ready" once it has imported lws
 
     def close(self) -> None:
         for conn in self._conns:
