@@ -79,11 +79,11 @@ def test_no_server_error_and_replies_match_schema(lws_server: LwsProcess, tmp_pa
     for line in report.read_text().splitlines():
         event = json.loads(line)
         finished = event.get("ScenarioFinished")
-        if finished:
+        if finished and finished.get("recorder"):
             recorder = finished["recorder"]
             tested.add(recorder["label"])
-            cases += len(recorder["cases"])
-            for case_id, checks in recorder["checks"].items():
+            cases += len(recorder.get("cases", {}))
+            for case_id, checks in recorder.get("checks", {}).items():
                 failures += [
                     f"{recorder['label']} {case_id}: {c['name']}"
                     for c in checks
@@ -95,6 +95,8 @@ def test_no_server_error_and_replies_match_schema(lws_server: LwsProcess, tmp_pa
     # every documented operation was exercised, with a real number of cases
     document = lws_server.client.get("/openapi.json").json()
     operations = {f"{m.upper()} {p}" for p, item in document["paths"].items() for m in item}
+    # the document route takes no input: schemathesis has no scenario to report for it
+    operations.discard("GET /openapi.json")
     assert operations <= tested, operations - tested
     assert cases >= 4 * len(operations), cases
     print(f"schemathesis: {cases} cases over {len(operations)} operations in {elapsed:.0f} s")
@@ -122,7 +124,7 @@ def _next_request_answered(port: int, head: bytes, body: bytes) -> bool:
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,  # the hang needs the body to arrive after the reply: a race
     reason="Hypercorn 0.18 + quart-trio: after a reply sent before the request body "
     "arrived (415, 413, 405, 404, preflight), the keep-alive connection neither "
     "answers the next request nor closes (Connection: close in the reply does not help)",
