@@ -19,3 +19,9 @@ fi
 PYTHON=${PYTHON:-python3}
 "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v -E "^WARNING: (Running pip as|Location)" || true
 "$PYTHON" -c "import lws, nacl, lmdb, msgspec, trio" # fails loudly if the install did not take
+
+# The real MyMonero clients for tests/interop (pinned in its package-lock.json);
+# without npm those tests skip.
+if command -v npm >/dev/null 2>&1; then
+  (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+fi
