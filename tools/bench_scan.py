@@ -33,8 +33,9 @@ LOOKAHEAD = (4, 10)
 ACCOUNT_COUNTS = (1, 10, 100)
 #: Accounts registered for the memory figure.
 MEMORY_ACCOUNTS = 10_000
-#: Seconds the memory probe scans with MEMORY_ACCOUNTS before reading its RSS.
-MEMORY_SCAN_SECONDS = 45.0
+#: Seconds the memory probe scans with MEMORY_ACCOUNTS before reading its RSS
+#: (in batches of 10 blocks: a batch cannot be interrupted half-way).
+MEMORY_SCAN_SECONDS = 30.0
 
 
 def add_accounts(store: Store, labels: list[str], lookahead: tuple[int, int]) -> None:
@@ -96,7 +97,7 @@ from lws.store import Store
 store = Store.open({str(workdir / "memory-store")!r}, network="regtest")
 async def main():
     daemon = Daemon({url!r})
-    scanner = Scanner(store, daemon, network="regtest", workers=0, poll_interval=0.2)
+    scanner = Scanner(store, daemon, network="regtest", workers=0, poll_interval=0.2, batch_blocks=10)
     with trio.move_on_after({MEMORY_SCAN_SECONDS}):
         await scanner.run()
     await daemon.aclose()
