@@ -28,16 +28,14 @@ from nacl.exceptions import CryptoError
 
 from .ed25519 import (
     IDENTITY,
-    ExtendedPoint,
     L,
+    P,
     base_mul,
     decode_point,
     encode_point,
     hash_to_scalar,
-    point_add,
     point_mul,
     point_mul8,
-    point_negate,
 )
 from .errors import MoneroFormatError
 from .hashing import keccak256
@@ -156,28 +154,45 @@ def derive_view_tag(derivation: bytes, output_index: int) -> int:
     return keccak256(VIEW_TAG_SALT + bytes(derivation) + encode_varint(output_index))[0]
 
 
-def _offset_point(point: ExtendedPoint, encoded: bytes, scalar: bytes, subtract: bool) -> bytes:
-    """``point +/- scalar*G`` for a point monero accepted (``encoded`` is its encoding)."""
+_Y_MASK = (1 << 255) - 1
+
+
+def _monero_accepts_encoding(encoded: bytes) -> bool:
+    """The checks ``ge_frombytes_vartime`` makes that libsodium's decoder does not.
+
+    monero also refuses a ``y`` that is not below ``p`` and the encoding of
+    ``x = 0`` (``y = +-1``) with the sign bit set; libsodium reduces the one
+    and accepts the other. Whether a point exists for ``y`` is left to
+    libsodium, which refuses exactly those monero refuses.
+    """
+    value = int.from_bytes(encoded, "little")
+    y = value & _Y_MASK
+    if y >= P:
+        return False
+    return not (value >> 255 and (y == 1 or y == P - 1))
+
+
+def _offset_point(encoded: bytes, scalar: bytes, subtract: bool) -> bytes | None:
+    """``point +/- scalar*G``, or None where monero cannot decode ``point``.
+
+    One libsodium call (no Python square root): the cheap canonical checks
+    above plus libsodium's curve check equal ``ge_frombytes_vartime``.
+    """
+    if len(encoded) != KEY_SIZE or not _monero_accepts_encoding(encoded):
+        return None
     s_g = base_mul(scalar)
     try:
         if subtract:
             return _sodium.crypto_core_ed25519_sub(encoded, s_g)
         return _sodium.crypto_core_ed25519_add(encoded, s_g)
-    except CryptoError:  # pragma: no cover - both inputs are valid points
-        decoded = decode_point(s_g)
-        assert decoded is not None
-        return encode_point(point_add(point, point_negate(decoded) if subtract else decoded))
+    except CryptoError:  # no point has this y
+        return None
 
 
 def derive_public_key(derivation: bytes, output_index: int, base: bytes) -> bytes | None:
     """monero's ``derive_public_key``: ``Hs(D || i) G + B``; None if ``B`` does not decode."""
     scalar = derivation_to_scalar(derivation, output_index)
-    if len(base) != KEY_SIZE:
-        return None
-    point = decode_point(base)
-    if point is None:
-        return None
-    return _offset_point(point, bytes(base), scalar, subtract=False)
+    return _offset_point(bytes(base), scalar, subtract=False)
 
 
 def derive_subaddress_public_key(
@@ -185,12 +200,7 @@ def derive_subaddress_public_key(
 ) -> bytes | None:
     """monero's ``derive_subaddress_public_key``: ``P - Hs(D || i) G``; None if ``P`` does not decode."""
     scalar = derivation_to_scalar(derivation, output_index)
-    if len(output_key) != KEY_SIZE:
-        return None
-    point = decode_point(output_key)
-    if point is None:
-        return None
-    return _offset_point(point, bytes(output_key), scalar, subtract=True)
+    return _offset_point(bytes(output_key), scalar, subtract=True)
 
 
 def derive_secret_key(derivation: bytes, output_index: int, base_secret: bytes) -> bytes:

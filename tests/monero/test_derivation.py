@@ -30,6 +30,7 @@ from lws.monero.ed25519 import (
     decode_point,
     encode_point,
     hash_to_scalar,
+    int_to_scalar,
     is_identity,
     is_reduced_scalar,
     point_add,
@@ -339,3 +340,45 @@ def test_derive_public_key_with_torsioned_base_matches_model() -> None:
         expected = encode_point(point_add(point_mul(scalar, generator), dirty))
         assert derive_public_key(derivation, 5, encode_point(dirty)) == expected
         assert derive_subaddress_public_key(expected, derivation, 5) == encode_point(dirty)
+
+
+def _model_offset(encoded: bytes, scalar: bytes, subtract: bool) -> bytes | None:
+    """``point +/- scalar*G`` entirely in the pure-Python model."""
+    point = decode_point(encoded)
+    if point is None:
+        return None
+    s_g = decode_point(base_mul(scalar))
+    assert s_g is not None
+    return encode_point(point_add(point, point_negate(s_g) if subtract else s_g))
+
+
+#: Encodings where libsodium's decoder and monero's disagree: y >= p, and
+#: x = 0 (y = 1 or p - 1) with the sign bit set; plus their canonical twins.
+_EDGE_ENCODINGS = [
+    (value | sign << 255).to_bytes(32, "little")
+    for value in (0, 1, 2, P - 1, P, P + 1, P + 2, 2**255 - 1)
+    for sign in (0, 1)
+]
+
+
+@given(
+    st.one_of(st.binary(min_size=32, max_size=32), st.sampled_from(_EDGE_ENCODINGS)),
+    st.integers(0, 300),
+)
+@settings(max_examples=400, deadline=None)
+def test_output_key_offsets_match_the_python_decoder(encoded: bytes, index: int) -> None:
+    derivation = base_mul(int_to_scalar(index + 7))
+    scalar = derivation_to_scalar(derivation, index)
+    assert derive_subaddress_public_key(encoded, derivation, index) == _model_offset(
+        encoded, scalar, subtract=True
+    )
+    assert derive_public_key(derivation, index, encoded) == _model_offset(
+        encoded, scalar, subtract=False
+    )
+
+
+def test_edge_encodings_are_refused_like_monero() -> None:
+    derivation = base_mul(int_to_scalar(5))
+    for encoded in _EDGE_ENCODINGS:
+        expected = decode_point(encoded) is not None
+        assert (derive_subaddress_public_key(encoded, derivation, 0) is not None) == expected
