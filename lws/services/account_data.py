@@ -1,21 +1,25 @@
 # Owns the three account reads of the light-wallet API: get_address_info
 # (balances and candidate spends), get_address_txs (history in chain order,
 # mempool last) and get_unspent_outs (spendable outputs with every key image
-# that may spend them, plus monerod's fees). Must not write to the store or
-# know HTTP; authorization is auth.py's.
+# that may spend them, plus monerod's fees). Each builds its reply from one
+# store snapshot in a worker thread, encodes it there and keeps it in the
+# reply cache for that store generation; a cached reply is returned only
+# after the view key matched the account's (constant time). Replies are
+# msgspec.Raw JSON (any msgspec encoder passes them through). Must not write
+# to the store or know HTTP; authorization is auth.py's.
 """Balances, history and spendable outputs of an account."""
 
 from __future__ import annotations
 
+import hmac
+import math
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, cast
 
 import msgspec
-import trio
 
-from lws.daemon import FeeEstimate, HardForkInfo
-from lws.errors import ClientError
+from lws.errors import ClientError, Forbidden
 from lws.store import Reader
 from lws.store.records import RCT_TYPE_V1, AccountRecord, OutputRecord, SpendRecord
 from lws.store.schema import tx_index_of
@@ -32,10 +36,14 @@ from lws.wire.responses import (
 )
 
 from . import storeio
-from .auth import Keys, check_credentials, visible_account
-from .chainview import chain_height, is_unlocked, iso_time
+from .auth import FORBIDDEN_TEXT, Keys, check_credentials, visible_account
+from .chainview import chain_height, is_unlocked, iso_time, time_unlock_at
 from .context import Services
+from .fees import FeeInfo
 from .rct import unspent_rct
+from .replycache import CachedReply
+
+_ENCODE = msgspec.json.Encoder().encode
 
 
 class AccountView(msgspec.Struct, frozen=True):
@@ -47,6 +55,8 @@ class AccountView(msgspec.Struct, frozen=True):
     spends: list[SpendRecord]
     pool_outputs: list[OutputRecord]
     pool_spends: list[SpendRecord]
+    #: Store generation of the snapshot (Reader.generation).
+    generation: int = 0
 
 
 def _view(reader: Reader, keys: Keys) -> AccountView:
@@ -58,12 +68,49 @@ def _view(reader: Reader, keys: Keys) -> AccountView:
         spends=reader.spends(account_id),
         pool_outputs=reader.pool_outputs(account_id),
         pool_spends=reader.pool_spends(account_id),
+        generation=reader.generation,
     )
 
 
 async def load_view(svc: Services, address: str, view_key: str) -> AccountView:
     keys = check_credentials(address, view_key, svc.address_network)
     return await storeio.read(svc.store, lambda reader: _view(reader, keys))
+
+
+# --- the cache path ------------------------------------------------------------
+
+
+def _cached(svc: Services, key: Hashable, view_key: str, now: float) -> CachedReply | None:
+    """The valid cached reply for ``key``, once ``view_key`` matched its
+    account's (constant time); Forbidden if it does not match."""
+    entry = svc.replies.get(key, svc.store.generation(), now)
+    if entry is None:
+        return None
+    if not hmac.compare_digest(entry.view_secret, bytes.fromhex(view_key)):
+        raise Forbidden(FORBIDDEN_TEXT)
+    return entry
+
+
+async def _reply(
+    svc: Services,
+    key: Hashable,
+    address: str,
+    view_key: str,
+    build: Callable[[AccountView, float], CachedReply],
+) -> CachedReply:
+    """The cached reply for ``key``, or one built by ``build`` from a new
+    snapshot (in a worker thread, encoding included) and cached."""
+    now = time.time()
+    entry = _cached(svc, key, view_key, now)
+    if entry is not None:
+        return entry
+    keys = check_credentials(address, view_key, svc.address_network)
+    entry = await storeio.read(svc.store, lambda reader: build(_view(reader, keys), now))
+    svc.replies.put(key, entry)
+    return entry
+
+
+# --- shared pieces -----------------------------------------------------------------
 
 
 def _spend(spend: SpendRecord) -> Spend:
@@ -78,6 +125,8 @@ def _spend(spend: SpendRecord) -> Spend:
 
 def _all_spends(view: AccountView) -> list[SpendRecord]:
     """Mined then pool candidate spends, each (key image, source) once."""
+    if not view.pool_spends:
+        return view.spends  # mined spends are unique by their table key
     seen: set[tuple[bytes, int]] = set()
     spends: list[SpendRecord] = []
     for spend in (*view.spends, *view.pool_spends):
@@ -100,22 +149,43 @@ def _heights(view: AccountView) -> dict[str, Any]:
     }
 
 
-async def get_address_info(svc: Services, req: AccountRequest) -> AddressInfoResponse:
-    view = await load_view(svc, req.address, req.view_key)
-    now = time.time()
+def _entry(view: AccountView, body: bytes, **more: Any) -> CachedReply:
+    return CachedReply(
+        generation=view.generation, view_secret=view.account.view_secret, body=body, **more
+    )
+
+
+# --- get_address_info ------------------------------------------------------------------
+
+
+def _address_info(view: AccountView, now: float) -> CachedReply:
+    height = view.blockchain_height
     received = locked = 0
-    for out in (*view.outputs, *view.pool_outputs):
-        received += out.amount
-        if not is_unlocked(out, view.blockchain_height, now):
-            locked += out.amount
+    valid_until = math.inf
+    for outputs in (view.outputs, view.pool_outputs):
+        for out in outputs:
+            received += out.amount
+            if not is_unlocked(out, height, now):
+                locked += out.amount
+                valid_until = min(valid_until, time_unlock_at(out))
     spends = _all_spends(view)
-    return AddressInfoResponse(
+    reply = AddressInfoResponse(
         locked_funds=str(locked),
         total_received=str(received),
         total_sent=str(sum(spend.source_amount for spend in spends)),
         spent_outputs=[_spend(spend) for spend in spends],
         **_heights(view),
     )
+    return _entry(view, _ENCODE(reply), valid_until=valid_until)
+
+
+async def get_address_info(svc: Services, req: AccountRequest) -> msgspec.Raw:
+    """AddressInfoResponse, encoded."""
+    entry = await _reply(svc, ("info", req.address), req.address, req.view_key, _address_info)
+    return msgspec.Raw(entry.body)
+
+
+# --- get_address_txs -----------------------------------------------------------------------
 
 
 class _TxParts:
@@ -130,31 +200,45 @@ class _TxParts:
         self.spends: list[SpendRecord] = []
 
 
-def _gather(
-    records: Iterable[OutputRecord | SpendRecord], txs: dict[bytes, _TxParts], next_id: int
+def _gather_outputs(
+    records: Iterable[OutputRecord], txs: dict[bytes, _TxParts], next_id: int
 ) -> None:
     for record in records:
         parts = txs.get(record.tx_hash)
         if parts is None:
             tx_id = record.tx_index if record.height is not None else next_id + len(txs)
             parts = txs[record.tx_hash] = _TxParts(tx_id, record)
-        if isinstance(record, OutputRecord):
-            parts.outputs.append(record)
-        else:
-            parts.spends.append(record)
+        parts.outputs.append(record)
+
+
+def _gather_spends(
+    records: Iterable[SpendRecord], txs: dict[bytes, _TxParts], next_id: int
+) -> None:
+    for record in records:
+        parts = txs.get(record.tx_hash)
+        if parts is None:
+            tx_id = record.tx_index if record.height is not None else next_id + len(txs)
+            parts = txs[record.tx_hash] = _TxParts(tx_id, record)
+        parts.spends.append(record)
 
 
 def _transaction(tx_hash: bytes, parts: _TxParts) -> Transaction:
     first = parts.first
     outputs, spends = parts.outputs, parts.spends
-    coinbase = any(out.coinbase for out in outputs)
-    payment_id = first.payment_id or next((o.payment_id for o in outputs if o.payment_id), b"")
+    coinbase = False
+    received = 0
+    payment_id = first.payment_id
+    for out in outputs:
+        received += out.amount
+        coinbase = coinbase or out.coinbase
+        if not payment_id and out.payment_id:
+            payment_id = out.payment_id
     return Transaction(
         id=parts.id,
         hash=tx_hash.hex(),
         timestamp=iso_time(first.timestamp),
-        total_received=str(sum(out.amount for out in outputs)),
-        total_sent=str(sum(spend.source_amount for spend in spends)),
+        total_received=str(received),
+        total_sent=str(sum(spend.source_amount for spend in spends)) if spends else "0",
         fee=str(first.fee),
         unlock_time=first.unlock_time,
         height=first.height,
@@ -166,11 +250,10 @@ def _transaction(tx_hash: bytes, parts: _TxParts) -> Transaction:
     )
 
 
-async def get_address_txs(svc: Services, req: AccountRequest) -> AddressTxsResponse:
-    view = await load_view(svc, req.address, req.view_key)
+def _address_txs(view: AccountView, now: float) -> CachedReply:
     mined: dict[bytes, _TxParts] = {}
-    _gather(view.outputs, mined, 0)
-    _gather(view.spends, mined, 0)
+    _gather_outputs(view.outputs, mined, 0)
+    _gather_spends(view.spends, mined, 0)
     # Pool transactions come after every mined one: ids above the next block's.
     pool_base = tx_index_of(max(view.blockchain_height, view.account.scan_height) + 1, 0)
     pool: dict[bytes, _TxParts] = {}
@@ -179,36 +262,59 @@ async def get_address_txs(svc: Services, req: AccountRequest) -> AddressTxsRespo
     )
     for record in pool_records:
         if record.tx_hash not in mined:
-            _gather((record,), pool, pool_base)
+            if isinstance(record, OutputRecord):
+                _gather_outputs((record,), pool, pool_base)
+            else:
+                _gather_spends((record,), pool, pool_base)
     transactions = [_transaction(h, p) for h, p in (*mined.items(), *pool.items())]
     transactions.sort(key=lambda tx: tx.id)
     received = sum(out.amount for out in (*view.outputs, *view.pool_outputs))
-    return AddressTxsResponse(
+    reply = AddressTxsResponse(
         total_received=str(received), transactions=transactions, **_heights(view)
     )
+    return _entry(view, _ENCODE(reply))
 
 
-async def _fees(svc: Services) -> tuple[FeeEstimate, HardForkInfo]:
-    results: dict[str, FeeEstimate | HardForkInfo] = {}
-
-    async def fee() -> None:
-        results["fee"] = await svc.daemon.get_fee_estimate()
-
-    async def fork() -> None:
-        results["fork"] = await svc.daemon.hard_fork_info()
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(fee)
-        nursery.start_soon(fork)
-    fee_estimate, fork_info = results["fee"], results["fork"]
-    assert isinstance(fee_estimate, FeeEstimate) and isinstance(fork_info, HardForkInfo)
-    return fee_estimate, fork_info
+async def get_address_txs(svc: Services, req: AccountRequest) -> msgspec.Raw:
+    """AddressTxsResponse, encoded."""
+    entry = await _reply(svc, ("txs", req.address), req.address, req.view_key, _address_txs)
+    return msgspec.Raw(entry.body)
 
 
-async def get_unspent_outs(svc: Services, req: UnspentOutsRequest) -> UnspentOutsResponse:
-    view = await load_view(svc, req.address, req.view_key)
-    wanted = u64_of("amount", req.amount)
-    dust = u64_of("dust_threshold", req.dust_threshold)
+# --- get_unspent_outs ---------------------------------------------------------------------
+
+
+class _Unspent:
+    """get_unspent_outs' store part, and the reply last assembled with fees."""
+
+    __slots__ = ("total", "outputs_json", "fee_info", "body")
+
+    def __init__(self, total: int, outputs_json: bytes) -> None:
+        self.total = total
+        self.outputs_json = outputs_json
+        self.fee_info: FeeInfo | None = None
+        self.body = b""
+
+    def reply(self, fee_info: FeeInfo) -> bytes:
+        if fee_info is not self.fee_info:
+            estimate = fee_info.estimate
+            self.body = _ENCODE(
+                UnspentOutsResponse(
+                    per_byte_fee=estimate.fee,
+                    fee_mask=estimate.quantization_mask,
+                    amount=str(self.total),
+                    # encoded once per snapshot; msgspec splices Raw as is
+                    outputs=cast(list[UnspentOutput], msgspec.Raw(self.outputs_json)),
+                    fees=list(estimate.fees),
+                    fork_version=fee_info.fork.version,
+                )
+            )
+            self.fee_info = fee_info
+        return self.body
+
+
+def _unspent_outs(view: AccountView, now: float, use_dust: bool, dust: int) -> CachedReply:
+    height = view.blockchain_height
     # Only clients that registered subaddresses can spend subaddress outputs:
     # the MyMonero core derives primary-address key images for everything else.
     subaddress_aware = bool(view.account.subaddress_ranges)
@@ -216,16 +322,19 @@ async def get_unspent_outs(svc: Services, req: UnspentOutsRequest) -> UnspentOut
     for spend in _all_spends(view):
         key = (spend.source_tx_index, spend.source_output_index)
         key_images.setdefault(key, []).append(spend.key_image.hex())
-    now = time.time()
+    view_secret = view.account.view_secret
+    valid_until = math.inf
     outputs: list[UnspentOutput] = []
     total = 0
     for out in view.outputs:
-        if not is_unlocked(out, view.blockchain_height, now):
+        if not is_unlocked(out, height, now):
+            valid_until = min(valid_until, time_unlock_at(out))
             continue
-        if out.subaddress != (0, 0) and not subaddress_aware:
+        subaddress = out.subaddress
+        if not subaddress_aware and subaddress != (0, 0):
             continue
         # Dust is a pre-RingCT notion: RingCT amounts are hidden, never dust.
-        if out.rct_type == RCT_TYPE_V1 and not req.use_dust and out.amount < dust:
+        if out.rct_type == RCT_TYPE_V1 and not use_dust and out.amount < dust:
             continue
         total += out.amount
         outputs.append(
@@ -241,18 +350,33 @@ async def get_unspent_outs(svc: Services, req: UnspentOutsRequest) -> UnspentOut
                 timestamp=iso_time(out.timestamp),
                 height=out.height or 0,
                 spend_key_images=key_images.get((out.tx_index, out.output_index), []),
-                recipient=Recipient(maj_i=out.subaddress[0], min_i=out.subaddress[1]),
-                rct=unspent_rct(out, view.account.view_secret),
+                recipient=Recipient(maj_i=subaddress[0], min_i=subaddress[1]),
+                rct=unspent_rct(out, view_secret),
             )
         )
-    if total < wanted:
-        raise ClientError(f"Unspent outputs total {total}, less than the amount {wanted}")
-    fee_estimate, fork_info = await _fees(svc)
-    return UnspentOutsResponse(
-        per_byte_fee=fee_estimate.fee,
-        fee_mask=fee_estimate.quantization_mask,
-        amount=str(total),
-        outputs=outputs,
-        fees=list(fee_estimate.fees),
-        fork_version=fork_info.version,
+    outputs_json = _ENCODE(outputs)
+    return _entry(
+        view,
+        b"",
+        valid_until=valid_until,
+        extra=_Unspent(total, outputs_json),
+        # the outputs and the reply assembled from them
+        size=2 * len(outputs_json) + 512,
     )
+
+
+async def get_unspent_outs(svc: Services, req: UnspentOutsRequest) -> msgspec.Raw:
+    """UnspentOutsResponse, encoded."""
+    wanted = u64_of("amount", req.amount)
+    dust = 0 if req.use_dust else u64_of("dust_threshold", req.dust_threshold)
+    entry = await _reply(
+        svc,
+        ("unspent", req.address, req.use_dust, dust),
+        req.address,
+        req.view_key,
+        lambda view, now: _unspent_outs(view, now, req.use_dust, dust),
+    )
+    unspent: _Unspent = entry.extra
+    if unspent.total < wanted:
+        raise ClientError(f"Unspent outputs total {unspent.total}, less than the amount {wanted}")
+    return msgspec.Raw(unspent.reply(await svc.fees.get()))

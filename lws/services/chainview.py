@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 
@@ -44,10 +45,33 @@ def is_unlocked(out: OutputRecord, height: int, now: float | None = None) -> boo
     return current + LOCKED_TX_ALLOWED_DELTA_S >= out.unlock_time
 
 
-def iso_time(timestamp: int) -> str:
-    """``YYYY-MM-DDTHH:MM:SSZ`` (the clients parse this form)."""
+def time_unlock_at(out: OutputRecord) -> float:
+    """When a time lock of ``out`` ends (unix seconds; inf without one): a
+    reply that counts ``out`` as locked is stale from then on."""
+    if out.unlock_time < MAX_BLOCK_NUMBER:
+        return math.inf
+    return float(out.unlock_time - LOCKED_TX_ALLOWED_DELTA_S)
+
+
+#: Distinct timestamps whose ISO text is kept (blocks and pool sightings);
+#: past it the memo starts over (bounded memory whatever the chain).
+ISO_MEMO_SIZE = 1 << 16
+_iso_memo: dict[int, str] = {}
+
+
+def _format_iso(timestamp: int) -> str:
     try:
         moment = datetime.fromtimestamp(max(0, timestamp), UTC)
     except (OverflowError, ValueError, OSError):
         moment = datetime.fromtimestamp(0, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_time(timestamp: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ`` (the clients parse this form), memoized."""
+    text = _iso_memo.get(timestamp)
+    if text is None:
+        if len(_iso_memo) >= ISO_MEMO_SIZE:
+            _iso_memo.clear()
+        text = _iso_memo[timestamp] = _format_iso(timestamp)
+    return text

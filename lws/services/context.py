@@ -1,6 +1,7 @@
 # Owns what every service call is given: configuration, the store, the
-# daemon client, the decoy picker and the scanner's status, bundled once by
-# the API app (or the admin CLI). Must not hold request state or import Quart.
+# daemon client, the decoy picker, the scanner's status and wake-up, and the
+# shared caches (account replies, monerod's fees), bundled once by the API app
+# (or the admin CLI). Must not hold request state or import Quart.
 """The dependencies of the services, in one value."""
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from lws.monero.address import Network
 from lws.store import Store
 
 from .decoys import DecoyPicker
+from .fees import FeeCache
+from .replycache import ReplyCache
 
 
 class ScannerStatus(msgspec.Struct, frozen=True):
@@ -44,10 +47,24 @@ class Services:
     store: Store
     daemon: Daemon
     scanner_status: ScannerStatusProvider | None = None
+    #: Ask the scanner for a pass now (accounts changed, a tx was relayed).
+    wake_scanner: Callable[[], None] | None = None
     decoys: DecoyPicker = field(init=False)
+    replies: ReplyCache = field(init=False)
+    fees: FeeCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.decoys = DecoyPicker(self.daemon)
+        self.replies = ReplyCache()
+        self.fees = FeeCache(self.daemon, self._daemon_height if self.scanner_status else None)
+
+    def _daemon_height(self) -> int:
+        return self.scanner_status().daemon_height if self.scanner_status else 0
+
+    def wake(self) -> None:
+        """Wake the scanner if one is wired in (no-op otherwise)."""
+        if self.wake_scanner is not None:
+            self.wake_scanner()
 
     @property
     def address_network(self) -> Network:

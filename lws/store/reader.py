@@ -69,6 +69,12 @@ class Reader:
         self._txn = txn
         self._t = tables
 
+    @property
+    def generation(self) -> int:
+        """The id of the write transaction this snapshot shows (see Store.generation)."""
+        txn_id: int = self._txn.id()
+        return txn_id
+
     # -- meta ---------------------------------------------------------------
     @property
     def meta(self) -> StoreMeta:

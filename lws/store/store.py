@@ -150,6 +150,17 @@ class Store:
     def map_size(self) -> int:
         return self._env.info()["map_size"]
 
+    def generation(self) -> int | None:
+        """The id of the last committed write transaction (any process's):
+        it changes with every commit that changed something. Equal to
+        ``Reader.generation`` of a snapshot taken since. Never blocks; None
+        while this process grows the map (the caller must treat it as "changed")."""
+        with self._cond:
+            if self._resizing:
+                return None
+            last: int = self._env.info()["last_txnid"]
+            return last
+
     def close(self) -> None:
         self._env.close()
 
