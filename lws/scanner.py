@@ -23,7 +23,7 @@ from lws.monero.ownership import ViewKey, make_view_key
 from lws.monero.scan import CandidateSpend, ReceivedOutput, ReceivedRows, ScanTx, find_spends
 from lws.monero.subaddress import build_subaddress_table
 from lws.scanpool import ScanPool
-from lws.scanwork import ParsedBatch, TxMeta, parse_blocks, pool_tx
+from lws.scanwork import ParsedBatch, TxMeta, log_skipped, pool_tx
 from lws.store import (
     AccountBatch,
     AccountPool,
@@ -216,14 +216,12 @@ class Scanner:
                 return True  # reload accounts: their scan heights moved
             first_new = fork + 1
         reply = _first_blocks(reply, first_new - reply.start_height + self.batch_blocks)
-        batch = await trio.to_thread.run_sync(parse_blocks, reply)
-        new_blocks = [b for b in batch.blocks if b.height >= first_new]
-        if not new_blocks:
+        end = reply.start_height + len(reply.blocks)
+        if end <= first_new:
             return False
-        participants = [a for a in tip if a.record.scan_height <= new_blocks[-1].height]
-        shares = await self._scan_batch(
-            batch, participants, first_new, end=new_blocks[-1].height + 1
-        )
+        participants = [a for a in tip if a.record.scan_height < end]
+        batch, shares = await self._scan_batch(reply, participants, first_new, end=end)
+        new_blocks = [b for b in batch.blocks if b.height >= first_new]
         hashes = [b.hash for b in new_blocks]
         skipped = await trio.to_thread.run_sync(
             self.store.transact, lambda w: w.add_block_batch(first_new, hashes, shares)
@@ -240,8 +238,12 @@ class Scanner:
         start = min(a.record.scan_height for a in behind)
         reply = await self.daemon.get_blocks([self._genesis], start_height=start)
         reply = _first_blocks(reply, start - reply.start_height + self.batch_blocks)
-        batch = await trio.to_thread.run_sync(parse_blocks, reply)
-        blocks = [b for b in batch.blocks if start <= b.height < chain_next]
+        end = min(chain_next, reply.start_height + len(reply.blocks))
+        if end <= start:
+            return False
+        participants = [a for a in behind if a.record.scan_height < end]
+        batch, shares = await self._scan_batch(reply, participants, start, end=end)
+        blocks = [b for b in batch.blocks if start <= b.height < end]
         if not blocks:
             return False
 
@@ -258,9 +260,6 @@ class Scanner:
                 start,
             )
             return False
-        end = blocks[-1].height + 1
-        participants = [a for a in behind if a.record.scan_height < end]
-        shares = await self._scan_batch(batch, participants, start, end=end)
         await trio.to_thread.run_sync(
             self.store.transact, lambda w: w.add_block_batch(start, [], shares)
         )
@@ -268,19 +267,22 @@ class Scanner:
         return True
 
     async def _scan_batch(
-        self, batch: ParsedBatch, participants: list[_Account], start: int, *, end: int
-    ) -> dict[int, AccountBatch]:
-        """Scan ``batch`` for ``participants``; each takes the blocks in [its scan_height, end)."""
+        self, reply: BlocksReply, participants: list[_Account], start: int, *, end: int
+    ) -> tuple[ParsedBatch, dict[int, AccountBatch]]:
+        """Parse ``reply`` and scan it for ``participants``; each takes the blocks
+        in [its scan_height, end). Parsing and scanning run in the workers."""
+        self.pool.set_accounts([a.view_key for a in participants])
+        batch, received = await self.pool.parse_and_find(reply, start, end)
+        log_skipped(batch)
         if not participants:
-            return {}
+            return batch, {}
         keep = [i for i, meta in enumerate(batch.metas) if start <= meta.height < end]
         txs = [batch.txs[i] for i in keep]
         metas = [batch.metas[i] for i in keep]
-        self.pool.set_accounts([a.view_key for a in participants])
-        received = await self.pool.find_received(txs)
-        return await trio.to_thread.run_sync(
+        shares = await trio.to_thread.run_sync(
             self._build_shares, txs, metas, received, participants, end
         )
+        return batch, shares
 
     def _build_shares(
         self,

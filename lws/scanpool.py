@@ -1,7 +1,8 @@
-# Owns spreading the CPU-bound half of a scan (find_received: derivations,
-# view tags, amounts) over worker processes, one per core. Workers hold the
-# current accounts' view keys and get slices of a batch's transactions.
-# Must not touch the store or the daemon; results come back in tx order.
+# Owns spreading the CPU-bound half of a scan (parsing a get_blocks reply,
+# then find_received: derivations, view tags, amounts) over worker
+# processes, one per core. Workers hold the current accounts' view keys and
+# get slices of a reply (or of a list of transactions).
+# Must not touch the store or the daemon; results come back in chain order.
 """A pool of scan worker processes."""
 
 from __future__ import annotations
@@ -14,8 +15,14 @@ from typing import Any
 
 import trio
 
+from lws.daemon import BlocksReply
+from lws.errors import DaemonError
 from lws.monero.ownership import ViewKey
 from lws.monero.scan import ReceivedRows, ScanTx, find_received
+from lws.scanwork import ParsedBatch, merge_batches, parse_blocks, split_reply
+
+#: A parsed reply, and find_received's rows for its txs in [start, end).
+ParsedAndFound = tuple[ParsedBatch, ReceivedRows]
 
 #: At most this many (transaction, account) pairs go into one find_received
 #: call: its dense per-pair intermediate lists must stay small in memory.
@@ -37,6 +44,16 @@ def scan_inline(txs: Sequence[ScanTx], accounts: Sequence[ViewKey]) -> ReceivedR
     return rows
 
 
+def parse_and_scan_inline(
+    reply: BlocksReply, accounts: Sequence[ViewKey], start: int, end: int
+) -> ParsedAndFound:
+    """Parse ``reply`` (skips not logged: see ParsedBatch.skipped) and scan
+    its transactions of heights in [start, end) for ``accounts``."""
+    batch = parse_blocks(reply, log_skips=False)
+    kept = [tx for tx, meta in zip(batch.txs, batch.metas) if start <= meta.height < end]
+    return batch, scan_inline(kept, accounts)
+
+
 def _worker_main(conn: multiprocessing.connection.Connection) -> None:
     accounts: Sequence[ViewKey] = ()
     conn.send(("ready", None))  # imports done: the first scan is not slowed by them
@@ -53,6 +70,13 @@ def _worker_main(conn: multiprocessing.connection.Connection) -> None:
             try:
                 conn.send(("ok", scan_inline(message[1], accounts)))
             except Exception as exc:  # reported to the parent, which logs it
+                conn.send(("error", repr(exc)))
+        elif kind == "parse_scan":
+            try:
+                conn.send(("ok", parse_and_scan_inline(message[1], accounts, *message[2])))
+            except DaemonError as exc:  # a block that does not parse
+                conn.send(("daemon_error", str(exc)))
+            except Exception as exc:
                 conn.send(("error", repr(exc)))
         elif kind == "stop":
             return
@@ -114,25 +138,59 @@ class ScanPool:
         results: list[ReceivedRows] = [[] for _ in slices]
 
         async def run(worker: int, part: Sequence[ScanTx]) -> None:
-            results[worker] = await trio.to_thread.run_sync(self._exchange, worker, part)
+            results[worker] = await trio.to_thread.run_sync(
+                self._exchange, worker, ("scan", list(part))
+            )
 
         async with trio.open_nursery() as nursery:
             for worker, part in enumerate(slices):
                 nursery.start_soon(run, worker, part)
         return [row for part_rows in results for row in part_rows]
 
-    def _exchange(self, worker: int, part: Sequence[ScanTx]) -> ReceivedRows:
+    async def parse_and_find(self, reply: BlocksReply, start: int, end: int) -> ParsedAndFound:
+        """``reply`` parsed (one batch) and the rows of its txs of heights in [start, end).
+
+        Each worker parses and scans a slice of the reply, so parsing runs in
+        parallel too and only blobs travel to the workers. Raises
+        DaemonError when a block does not parse.
+        """
+        accounts = self._accounts
+        if not self._procs or len(reply.blocks) < 2:
+            return await trio.to_thread.run_sync(parse_and_scan_inline, reply, accounts, start, end)
+        slices = split_reply(reply, len(self._procs))
+        results: list[ParsedAndFound | None] = [None] * len(slices)
+        errors: list[Exception] = []
+
+        async def run(worker: int, part: BlocksReply) -> None:
+            try:
+                results[worker] = await trio.to_thread.run_sync(
+                    self._exchange, worker, ("parse_scan", part, (start, end))
+                )
+            except (DaemonError, RuntimeError) as exc:  # every worker still answers
+                errors.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            for worker, part in enumerate(slices):
+                nursery.start_soon(run, worker, part)
+        if errors:
+            raise errors[0]
+        done = [result for result in results if result is not None]
+        batch = merge_batches([parsed for parsed, _ in done])
+        return batch, [row for _, rows in done for row in rows]
+
+    def _exchange(self, worker: int, message: tuple[Any, ...]) -> Any:
         conn = self._conns[worker]
         if self._sent_version[worker] != self._version:
             conn.send(("accounts", self._accounts))
             conn.recv()
             self._sent_version[worker] = self._version
-        conn.send(("scan", list(part)))
+        conn.send(message)
         status, payload = conn.recv()
+        if status == "daemon_error":
+            raise DaemonError(payload)
         if status != "ok":
             raise RuntimeError(f"scan worker failed: {payload}")
-        rows: ReceivedRows = payload
-        return rows
+        return payload
 
 
 def _split_by_outputs(txs: Sequence[ScanTx], parts: int) -> list[Sequence[ScanTx]]:

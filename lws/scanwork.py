@@ -53,6 +53,8 @@ class ParsedBatch(Struct, frozen=True):
     blocks: tuple[BlockMeta, ...]
     txs: tuple[ScanTx, ...]
     metas: tuple[TxMeta, ...]
+    #: One line per transaction skipped because it does not parse.
+    skipped: tuple[str, ...] = ()
 
 
 def tx_fee(tx: Transaction) -> int:
@@ -72,13 +74,16 @@ def tx_mixin(tx: Transaction) -> int:
     return 0
 
 
-def parse_blocks(reply: BlocksReply) -> ParsedBatch:
+def parse_blocks(reply: BlocksReply, *, log_skips: bool = True) -> ParsedBatch:
     """Parse every block of ``reply``; a block that fails to parse is a daemon error.
 
-    A transaction that fails to parse is skipped (logged): monerod accepted
-    it, so only a bug of ours or a new format can cause that, and one bad
-    transaction must not stop the scan of the rest for every account.
+    A transaction that fails to parse is skipped (listed in ``skipped`` and,
+    with ``log_skips``, logged): monerod accepted it, so only a bug of ours
+    or a new format can cause that, and one bad transaction must not stop
+    the scan of the rest for every account. Worker processes parse with
+    ``log_skips=False`` and the scanner logs :func:`log_skipped` itself.
     """
+    skipped: list[str] = []
     blocks: list[BlockMeta] = []
     txs: list[ScanTx] = []
     metas: list[TxMeta] = []
@@ -109,7 +114,9 @@ def parse_blocks(reply: BlocksReply) -> ParsedBatch:
                     tx = parse_transaction(entry)
                     tx_id = known_hash
             except MoneroFormatError as exc:
-                log.warning("block %d tx %d skipped: %s", height, position, exc)
+                skipped.append(f"block {height} tx {position} skipped: {exc}")
+                if log_skips:
+                    log.warning("%s", skipped[-1])
                 continue
             txs.append(ScanTx(tx=tx, tx_hash=tx_id, global_indexes=tuple(indices[position])))
             metas.append(
@@ -126,7 +133,53 @@ def parse_blocks(reply: BlocksReply) -> ParsedBatch:
                 )
             )
     return ParsedBatch(
-        start_height=reply.start_height, blocks=tuple(blocks), txs=tuple(txs), metas=tuple(metas)
+        start_height=reply.start_height,
+        blocks=tuple(blocks),
+        txs=tuple(txs),
+        metas=tuple(metas),
+        skipped=tuple(skipped),
+    )
+
+
+def log_skipped(batch: ParsedBatch) -> None:
+    """Log the transactions a ``log_skips=False`` parse left out."""
+    for line in batch.skipped:
+        log.warning("%s", line)
+
+
+def split_reply(reply: BlocksReply, parts: int) -> list[BlocksReply]:
+    """Contiguous slices of ``reply`` with about equal bytes (the parse and scan cost)."""
+    sizes = [len(blob) + sum(len(tx) for tx in txs) for blob, txs in reply.blocks]
+    target = (sum(sizes) or 1) / max(parts, 1)
+    bounds = [0]
+    acc = 0
+    for i, size in enumerate(sizes):
+        acc += size
+        if acc >= target * len(bounds) and len(bounds) < parts and i + 1 < len(sizes):
+            bounds.append(i + 1)
+    bounds.append(len(sizes))
+    return [
+        BlocksReply(
+            start_height=reply.start_height + lo,
+            current_height=reply.current_height,
+            blocks=reply.blocks[lo:hi],
+            output_indices=reply.output_indices[lo:hi],
+        )
+        for lo, hi in zip(bounds, bounds[1:])
+        if hi > lo
+    ]
+
+
+def merge_batches(parts: Sequence[ParsedBatch]) -> ParsedBatch:
+    """The batches of consecutive reply slices as one."""
+    if len(parts) == 1:
+        return parts[0]
+    return ParsedBatch(
+        start_height=parts[0].start_height,
+        blocks=tuple(block for part in parts for block in part.blocks),
+        txs=tuple(tx for part in parts for tx in part.txs),
+        metas=tuple(meta for part in parts for meta in part.metas),
+        skipped=tuple(line for part in parts for line in part.skipped),
     )
 
 
@@ -165,7 +218,10 @@ __all__ = [
     "ParsedBatch",
     "TxMeta",
     "TX_INDEX_STRIDE",
+    "log_skipped",
+    "merge_batches",
     "parse_blocks",
     "pool_tx",
+    "split_reply",
     "verify_chain_link",
 ]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import trio
 
 from lws.daemon import BlocksReply, Daemon
 from lws.errors import DaemonError
@@ -46,6 +47,7 @@ from lws.monero.tx import Transaction, parse_transaction
 from lws.monero.varint import encode_varint
 from lws.regtest import TestKeys
 from lws.scanner import Scanner
+from lws.scanpool import ScanPool
 from lws.scanwork import TX_INDEX_STRIDE, ParsedBatch, parse_blocks
 from lws.store import AccountStatus, Store
 
@@ -456,10 +458,13 @@ def test_pure_scan_on_raw_hostile_txs_never_raises(accounts: list[ViewKey]) -> N
 # --- the scanner's per-batch path on a hostile batch --------------------------
 
 
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-thread", "worker-processes"])
 async def test_scanner_batch_path_on_hostile_batch(
-    tmp_path: Path, base_reply: BlocksReply, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, base_reply: BlocksReply, caplog: pytest.LogCaptureFixture, workers: int
 ) -> None:
-    """Scanner._scan_batch + the store write, as the tip pass does them."""
+    """Scanner._scan_batch + the store write, as the tip pass does them; with
+    worker processes the reply is parsed in slices there and the skips are
+    logged by the scanner."""
     reply = replace_tx_blob(base_reply, 161, 0, torsion_mutation)
     reply = replace_tx_blob(reply, 162, 0, lambda b: b[:-3])
     reply = replace_tx_blob(
@@ -482,15 +487,22 @@ async def test_scanner_batch_path_on_hostile_batch(
             }
         )
         daemon = Daemon("http://127.0.0.1:9")  # never called
-        scanner = Scanner(store, daemon, network="regtest", workers=1)
+        scanner = Scanner(store, daemon, network="regtest", workers=workers)
+        await trio.to_thread.run_sync(scanner.pool.start)
         try:
-            with caplog.at_level(logging.WARNING):
-                batch = parse_blocks(reply)
-            assert any("block 162 tx 1 skipped" in r.getMessage() for r in caplog.records)
             participants = scanner._load_accounts()
             assert len(participants) == 3
             end = FIRST_HEIGHT + 2
-            shares = await scanner._scan_batch(batch, participants, FIRST_HEIGHT, end=end)
+            with caplog.at_level(logging.WARNING):
+                batch, shares = await scanner._scan_batch(
+                    reply, participants, FIRST_HEIGHT, end=end
+                )
+            assert any(
+                "block 162 tx 1 skipped" in r.getMessage()
+                for r in caplog.records
+                if r.name == "lws.scanwork"
+            )
+            assert [b.height for b in batch.blocks] == [FIRST_HEIGHT, FIRST_HEIGHT + 1]
             hashes = [b.hash for b in batch.blocks]
             skipped = store.transact(lambda w: w.add_block_batch(FIRST_HEIGHT, hashes, shares))
             assert not skipped
@@ -514,3 +526,20 @@ async def test_scanner_batch_path_on_hostile_batch(
         assert store.query(lambda r: r.check()) == []
     finally:
         store.close()
+
+
+async def test_worker_reports_a_block_that_does_not_parse(base_reply: BlocksReply) -> None:
+    """A block blob cut short in a worker's slice is monerod's error, raised here."""
+    blocks = list(base_reply.blocks)
+    blob, txs = blocks[-1]
+    blocks[-1] = (blob[:20], txs)
+    reply = msgspec.structs.replace(base_reply, blocks=blocks)
+    pool = ScanPool(2)
+    await trio.to_thread.run_sync(pool.start)
+    try:
+        with pytest.raises(DaemonError, match="does not parse"):
+            await pool.parse_and_find(reply, 0, 10**9)
+        batch, rows = await pool.parse_and_find(base_reply, 0, 10**9)  # still serving
+        assert len(rows) == len(batch.txs) > 0
+    finally:
+        pool.close()
