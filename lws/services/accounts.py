@@ -11,7 +11,7 @@ import hmac
 import time
 
 from lws.errors import Forbidden, Unavailable
-from lws.store import Writer
+from lws.store import Reader, Writer
 from lws.store.records import (
     FLAG_GENERATED_LOCALLY,
     AccountStatus,
@@ -87,9 +87,33 @@ def _login(writer: Writer, keys: Keys, req: LoginRequest, svc: Services) -> Logi
     )
 
 
+def _existing_login(reader: Reader, keys: Keys) -> LoginResponse | None:
+    """login of an account that exists (no write needed); None if it does not."""
+    found = reader.account_by_address(keys.address)
+    if found is None:
+        return None
+    _, record = found
+    if record.status == AccountStatus.HIDDEN or not hmac.compare_digest(
+        record.view_secret, keys.view_secret
+    ):
+        raise Forbidden(FORBIDDEN_TEXT)
+    return LoginResponse(
+        new_address=False,
+        generated_locally=bool(record.flags & FLAG_GENERATED_LOCALLY),
+        start_height=record.start_height,
+    )
+
+
 async def login(svc: Services, req: LoginRequest) -> LoginResponse:
     keys = check_credentials(req.address, req.view_key, svc.address_network)
-    return await storeio.write(svc.store, lambda writer: _login(writer, keys, req, svc))
+    # Most logins are of existing accounts: a read snapshot, no write transaction.
+    existing = await storeio.read(svc.store, lambda reader: _existing_login(reader, keys))
+    if existing is not None:
+        return existing
+    reply = await storeio.write(svc.store, lambda writer: _login(writer, keys, req, svc))
+    if reply.new_address and svc.config.auto_accept_creation:
+        svc.wake()  # scan the new account now, not after the poll interval
+    return reply
 
 
 def _import(writer: Writer, keys: Keys, req: ImportRequest, svc: Services) -> ImportResponse:
@@ -138,4 +162,7 @@ def _import(writer: Writer, keys: Keys, req: ImportRequest, svc: Services) -> Im
 
 async def import_wallet_request(svc: Services, req: ImportRequest) -> ImportResponse:
     keys = check_credentials(req.address, req.view_key, svc.address_network)
-    return await storeio.write(svc.store, lambda writer: _import(writer, keys, req, svc))
+    reply = await storeio.write(svc.store, lambda writer: _import(writer, keys, req, svc))
+    if reply.new_request and reply.request_fulfilled:
+        svc.wake()  # rescan now, not after the poll interval
+    return reply

@@ -81,6 +81,17 @@ def _change(
     )
 
 
+async def _apply(
+    svc: Services, ranges: list[tuple[int, int, int]], get_all: bool, keys: Keys
+) -> SubaddrsChangeResponse:
+    reply = await storeio.write(
+        svc.store, lambda writer: _change(writer, svc, ranges, get_all, keys)
+    )
+    if reply.new_subaddrs:
+        svc.wake()  # scan for the new subaddresses now, not after the poll interval
+    return reply
+
+
 async def get_subaddrs(svc: Services, req: AccountRequest) -> GetSubaddrsResponse:
     keys = check_credentials(req.address, req.view_key, svc.address_network)
 
@@ -94,9 +105,7 @@ async def get_subaddrs(svc: Services, req: AccountRequest) -> GetSubaddrsRespons
 async def upsert_subaddrs(svc: Services, req: UpsertSubaddrsRequest) -> SubaddrsChangeResponse:
     keys = check_credentials(req.address, req.view_key, svc.address_network)
     ranges = [(entry.key, first, last) for entry in req.subaddrs for first, last in entry.value]
-    return await storeio.write(
-        svc.store, lambda writer: _change(writer, svc, ranges, req.get_all, keys)
-    )
+    return await _apply(svc, ranges, req.get_all, keys)
 
 
 async def provision_subaddrs(
@@ -117,6 +126,4 @@ async def provision_subaddrs(
         if req.n_min > 0
         else []
     )
-    return await storeio.write(
-        svc.store, lambda writer: _change(writer, svc, ranges, req.get_all, keys)
-    )
+    return await _apply(svc, ranges, req.get_all, keys)
