@@ -50,13 +50,14 @@ async def run(
         )
 
     shutdown = trio.Event()
-    api = ApiServer(config, create_app(config, store, daemon, scanner_status), shutdown=shutdown)
+    app = create_app(config, store, daemon, scanner_status, wake_scanner=scanner.wake)
+    api = ApiServer(config, app, shutdown=shutdown)
     try:
         async with trio.open_nursery() as nursery:
 
             async def serve_api(*, task_status: trio.TaskStatus[list[str]]) -> None:
-                # Hypercorn drains in-flight requests when `shutdown` is set;
-                # once it has, nothing else needs to outlive it.
+                # The API server drains in-flight requests when `shutdown` is
+                # set; once it has, nothing else needs to outlive it.
                 await api.run(task_status=task_status)
                 nursery.cancel_scope.cancel()
 

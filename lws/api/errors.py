@@ -1,46 +1,28 @@
 # Owns the ONE map from errors to HTTP replies of the wallet API: LwsError
-# (by its http_status), Quart/Werkzeug HTTP exceptions (404, 405, 413...),
-# and the catch-all that turns anything else into a logged 500. Every error
-# body is {"Error": "..."}. Must not decide business outcomes (services raise
-# the LwsError) and never puts a view key in a message.
+# (by its http_status), the statuses the app itself decides (404, 405, 415,
+# 413), and the catch-all that turns anything else into a logged 500. Every
+# error body is {"Error": "..."} (built by http1.error_response, which the
+# transport's own errors use too). Must not decide business outcomes
+# (services raise the LwsError) and never puts a view key in a message.
 """Error -> HTTP reply, in one place."""
 
 from __future__ import annotations
 
 import logging
 
-import msgspec
-from quart import Response
-from werkzeug.exceptions import HTTPException
-
 from lws.errors import LwsError
-from lws.wire.responses import ErrorBody
+
+from .http1 import RETRY_AFTER_S, Response, error_response
 
 log = logging.getLogger(__name__)
 
-#: Seconds a client should wait before retrying after a 503.
-RETRY_AFTER_S = 2
-
-_ENCODE = msgspec.json.Encoder().encode
-
-#: Client-facing text for statuses a framework raises without our message.
-_HTTP_TEXT = {
-    400: "Bad request",
-    404: "Not found",
-    405: "Method not allowed",
-    413: "Request body too large",
-    415: "Unsupported media type: send Content-Type: application/json",
-    503: "Service unavailable, retry later",
-}
-
-
-def error_response(status: int, message: str) -> Response:
-    response = Response(
-        _ENCODE(ErrorBody(Error=message)), status=status, content_type="application/json"
-    )
-    if status == 503:
-        response.headers["Retry-After"] = str(RETRY_AFTER_S)
-    return response
+__all__ = [
+    "RETRY_AFTER_S",
+    "error_response",
+    "lws_error_response",
+    "method_not_allowed",
+    "unexpected_error_response",
+]
 
 
 def lws_error_response(exc: LwsError) -> Response:
@@ -54,13 +36,14 @@ def lws_error_response(exc: LwsError) -> Response:
     return error_response(status, str(exc) or type(exc).__name__)
 
 
-def http_exception_response(exc: HTTPException) -> Response:
-    status = exc.code or 500
-    response = error_response(status, _HTTP_TEXT.get(status, exc.name))
-    if status == 405:
-        allowed = getattr(exc, "valid_methods", None)
-        if allowed:
-            response.headers["Allow"] = ", ".join(sorted(allowed))
+def not_found() -> Response:
+    return error_response(404, "Not found: no such method")
+
+
+def method_not_allowed(allowed: str) -> Response:
+    response = error_response(405, f"Method not allowed: use {allowed}")
+    assert response.headers is not None
+    response.headers.append(("Allow", allowed))
     return response
 
 

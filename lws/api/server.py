@@ -1,29 +1,31 @@
-# Owns serving the wallet API app with Hypercorn inside lws's trio nursery:
-# listeners from config, TLS from config, the refusal of plain HTTP on a
-# non-loopback address (view keys travel in requests) unless the operator
-# allows it, graceful shutdown on an event, and task_status.started() once
-# listening. Must not build the app (app.py) or know routes.
+# Owns serving the wallet API handler with lws's own HTTP/1.1 server
+# (http1.py) inside lws's trio nursery: listeners from config, TLS from
+# config, the refusal of plain HTTP on a non-loopback address (view keys
+# travel in requests) unless the operator allows it, graceful shutdown on an
+# event, and task_status.started() once listening. Must not build the app
+# (app.py) or know routes.
 """The wallet API's listener."""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import ssl
 from typing import Any
 
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
 from lws.config import Config, split_listen
 from lws.errors import ConfigError
+
+from .http1 import Handler, Http1Server, Limits
 
 log = logging.getLogger(__name__)
 
 #: Seconds in-flight requests get to finish after shutdown is asked.
 GRACEFUL_TIMEOUT_S = 5.0
 #: Seconds an idle keep-alive connection stays open.
-KEEP_ALIVE_TIMEOUT_S = 30
+KEEP_ALIVE_TIMEOUT_S = Limits.idle_timeout
 
 
 def is_loopback(host: str) -> bool:
@@ -49,6 +51,19 @@ def check_listeners(config: Config, listen: tuple[str, ...]) -> None:
             )
 
 
+def tls_context(certificate: str, key: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certificate, key)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def _url(scheme: str, sockname: Any) -> str:
+    host, port = sockname[0], sockname[1]
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
 class ApiServer:
     """Serves ``app`` on ``config.listen`` (or ``listen``) until ``shutdown`` is set."""
 
@@ -59,24 +74,20 @@ class ApiServer:
         *,
         listen: tuple[str, ...] | None = None,
         shutdown: trio.Event | None = None,
+        limits: Limits | None = None,
+        graceful_timeout: float = GRACEFUL_TIMEOUT_S,
     ) -> None:
         self.listen = config.listen if listen is None else listen
         check_listeners(config, self.listen)
         self.app = app
         self.shutdown_event = shutdown if shutdown is not None else trio.Event()
         self.bound: list[str] = []
-        self._hconfig = HypercornConfig()
-        self._hconfig.bind = [
-            f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            for host, port in (split_listen(entry) for entry in self.listen)
-        ]
+        self.limits = limits or Limits()
+        self.graceful_timeout = graceful_timeout
+        self._tls: ssl.SSLContext | None = None
         if config.tls_certificate is not None:
-            self._hconfig.certfile = config.tls_certificate
-            self._hconfig.keyfile = config.tls_key
-        self._hconfig.graceful_timeout = GRACEFUL_TIMEOUT_S
-        self._hconfig.keep_alive_timeout = KEEP_ALIVE_TIMEOUT_S
-        self._hconfig.accesslog = None
-        self._hconfig.errorlog = logging.getLogger("lws.api.hypercorn")
+            self._tls = tls_context(config.tls_certificate, config.tls_key)
+        self.http: Http1Server | None = None
 
     def shutdown(self) -> None:
         self.shutdown_event.set()
@@ -85,14 +96,32 @@ class ApiServer:
         self, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Serve until shutdown; ``task_status.started(bound addresses)`` once listening."""
+        handler: Handler = self.app
+        self.http = Http1Server(handler, self.limits)
+        sockets: list[trio.SocketListener] = []
+        try:
+            for entry in self.listen:
+                host, port = split_listen(entry)
+                sockets += await trio.open_tcp_listeners(port, host=host)
+        except BaseException:
+            for socket_listener in sockets:
+                await trio.aclose_forcefully(socket_listener)
+            raise
+        scheme = "https" if self._tls is not None else "http"
+        self.bound = [_url(scheme, listener.socket.getsockname()) for listener in sockets]
+        listeners: list[trio.abc.Listener[Any]] = list(sockets)
+        if self._tls is not None:
+            listeners = [
+                trio.SSLListener(
+                    listener,
+                    self._tls,
+                    https_compatible=True,
+                )
+                for listener in sockets
+            ]
+        log.info("wallet API listening on %s", ", ".join(self.bound))
+        task_status.started(self.bound)
+        await self.http.serve(listeners, self.shutdown_event, self.graceful_timeout)
 
-        async def trigger() -> None:
-            await self.shutdown_event.wait()
 
-        class _Started:
-            def started(inner, value: list[str] | None = None) -> None:  # noqa: N805
-                self.bound = list(value or [])
-                log.info("wallet API listening on %s", ", ".join(self.bound))
-                task_status.started(self.bound)
-
-        await serve(self.app, self._hconfig, shutdown_trigger=trigger, task_status=_Started())
+__all__ = ["ApiServer", "GRACEFUL_TIMEOUT_S", "KEEP_ALIVE_TIMEOUT_S", "check_listeners"]

@@ -1,19 +1,26 @@
 # Owns the fixtures of the wallet-API tests: a real store in a temporary
 # folder, accounts and outputs written through the store's own write API (as
-# the scanner would), and the app over them with a daemon client that points
-# either nowhere (transport tests) or at the session's regtest monerod.
+# the scanner would), the app over them with a daemon client that points
+# either nowhere (transport tests) or at the session's regtest monerod, and a
+# real in-process ApiServer on a loopback port that the tests talk to with
+# httpx (or raw sockets).
 """Fixtures for tests/api."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from quart_trio import QuartTrio
+import trio
 
-from lws.api.app import create_app
+from lws.api.app import WalletApi, create_app
+from lws.api.http1 import Limits
+from lws.api.server import ApiServer
 from lws.config import Config
 from lws.daemon import Daemon
 from lws.regtest import TestKeys, free_port
@@ -68,5 +75,56 @@ def config() -> Config:
 
 
 @pytest.fixture
-def app(config: Config, store: Store, dead_daemon: Daemon) -> QuartTrio:
+def app(config: Config, store: Store, dead_daemon: Daemon) -> WalletApi:
     return create_app(config, store, dead_daemon)
+
+
+class Api:
+    """An httpx client of a running ApiServer."""
+
+    def __init__(self, server: ApiServer, http: httpx.AsyncClient) -> None:
+        self.server = server
+        self.http = http
+        self.url = server.bound[0]
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    async def post(
+        self, path: str, body: object, **headers: str
+    ) -> tuple[int, Any, httpx.Response]:
+        """POST ``body`` (JSON-encoded unless bytes/str) as application/json by default."""
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        headers.setdefault("Content-Type", "application/json")
+        response = await self.http.post(path, content=data, headers=headers)
+        return response.status_code, response.json() if response.content else None, response
+
+
+@asynccontextmanager
+async def serving(
+    app: Any,
+    config: Config | None = None,
+    *,
+    limits: Limits | None = None,
+    graceful_timeout: float = 1.0,
+) -> AsyncIterator[Api]:
+    """Serve ``app`` on a free loopback port for the block; an Api client of it."""
+    config = config or make_config()
+    server = ApiServer(
+        config,
+        app,
+        listen=(f"127.0.0.1:{free_port()}",),
+        limits=limits,
+        graceful_timeout=graceful_timeout,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.run)
+        try:
+            async with httpx.AsyncClient(base_url=server.bound[0], timeout=30) as http:
+                yield Api(server, http)
+        finally:
+            server.shutdown()
+
+
+@pytest.fixture
+async def client(app: WalletApi) -> AsyncIterator[Api]:
+    async with serving(app) as api:
+        yield api

@@ -5,13 +5,10 @@
 
 from __future__ import annotations
 
-import json
-
-from quart_trio import QuartTrio
-
 from lws.api import openapi
 from lws.api.routes import ROUTES
 
+from .conftest import Api
 from .schema_check import DOC, DOC_PATH
 
 
@@ -28,7 +25,8 @@ def test_every_route_documented_and_vice_versa() -> None:
     assert DOC["openapi"].startswith("3.1")
 
 
-async def test_document_is_served(app: QuartTrio) -> None:
-    response = await app.test_client().get("/openapi.json")
+async def test_document_is_served(client: Api) -> None:
+    response = await client.http.get("/openapi.json")
     assert response.status_code == 200
-    assert json.loads(await response.get_data()) == DOC
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == DOC

@@ -2,19 +2,17 @@
 # own write API the way the scanner writes (mined batch + pool), replies
 # checked field by field against interop.md and validated against the
 # OpenAPI document; fees, decoys, relay and status against a real regtest
-# monerod; and one run over a real Hypercorn listener.
+# monerod. Every request goes over a real loopback ApiServer.
 """What the wallet API answers, on real data."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import trio
-from quart_trio import QuartTrio
 
 from lws.api.app import create_app
 from lws.api.server import ApiServer
@@ -34,7 +32,7 @@ from lws.store import (
     tx_index_of,
 )
 
-from .conftest import add_account, creds, make_config
+from .conftest import Api, add_account, creds, make_config, serving
 from .schema_check import check_reply
 
 ALICE = TestKeys("alice")
@@ -127,9 +125,9 @@ def seed(store: Store) -> int:
     return account
 
 
-async def call(app: QuartTrio, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-    response = await app.test_client().post(path, json=body)
-    data = json.loads(await response.get_data())
+async def call(client: Api, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    response = await client.http.post(path, json=body)
+    data = response.json()
     check_reply(path, "POST", response.status_code, data)
     return response.status_code, data
 
@@ -143,9 +141,9 @@ async def regtest_daemon(monerod: Monerod) -> AsyncIterator[Daemon]:
     await daemon.aclose()
 
 
-async def test_address_info(app: QuartTrio, store: Store) -> None:
+async def test_address_info(client: Api, store: Store) -> None:
     seed(store)
-    status, info = await call(app, "/get_address_info", creds(ALICE))
+    status, info = await call(client, "/get_address_info", creds(ALICE))
     assert status == 200
     received = sum(
         o.amount for o in (COINBASE, PAID, SPENT_SOURCE, TIMELOCKED, SUBADDR, YOUNG, POOL_OUT)
@@ -168,9 +166,9 @@ async def test_address_info(app: QuartTrio, store: Store) -> None:
     assert "rates" not in info
 
 
-async def test_address_txs(app: QuartTrio, store: Store) -> None:
+async def test_address_txs(client: Api, store: Store) -> None:
     seed(store)
-    status, reply = await call(app, "/get_address_txs", creds(ALICE))
+    status, reply = await call(client, "/get_address_txs", creds(ALICE))
     assert status == 200
     txs = reply["transactions"]
     ids = [tx["id"] for tx in txs]
@@ -194,125 +192,143 @@ async def test_address_txs(app: QuartTrio, store: Store) -> None:
 
 async def test_unspent_outs_and_fees(store: Store, regtest_daemon: Daemon) -> None:
     seed(store)
-    app = create_app(make_config(), store, regtest_daemon)
-    status, reply = await call(
-        app,
-        "/get_unspent_outs",
-        {
-            **creds(ALICE),
-            "amount": "0",
-            "dust_threshold": "2000000000",
-            "use_dust": True,
-            "mixin": 15,
-        },
-    )
-    assert status == 200
-    assert reply["per_byte_fee"] > 0 and reply["fee_mask"] > 0 and len(reply["fees"]) == 4
-    assert reply["fork_version"] >= 16
-    outs = {o["tx_hash"]: o for o in reply["outputs"]}
-    # unlocked only; subaddress outputs hidden from clients that registered none
-    assert set(outs) == {COINBASE.tx_hash.hex(), PAID.tx_hash.hex(), SPENT_SOURCE.tx_hash.hex()}
-    assert reply["amount"] == str(COINBASE.amount + PAID.amount + SPENT_SOURCE.amount)
-    assert outs[COINBASE.tx_hash.hex()]["rct"] == "coinbase"
-    assert outs[PAID.tx_hash.hex()]["rct"] == PAID.commitment.hex()
-    assert outs[SPENT_SOURCE.tx_hash.hex()]["spend_key_images"] == [(b"\x88" * 32).hex()]
-    assert outs[PAID.tx_hash.hex()]["spend_key_images"] == [(b"\x99" * 32).hex()]  # pool spend
-    assert outs[COINBASE.tx_hash.hex()]["spend_key_images"] == []
-    assert outs[PAID.tx_hash.hex()]["recipient"] == {"maj_i": 0, "min_i": 0}
-    # Too little for the amount asked: 400 as the published API says.
-    status, reply = await call(app, "/get_unspent_outs", {**creds(ALICE), "amount": str(10**18)})
-    assert status == 400
-    # After registering subaddresses, the subaddress output is served.
-    status, _ = await call(
-        app, "/upsert_subaddrs", {**creds(ALICE), "subaddrs": [{"key": 0, "value": [[1, 5]]}]}
-    )
-    assert status == 200
-    status, reply = await call(app, "/get_unspent_outs", {**creds(ALICE), "amount": "0"})
-    assert {"maj_i": 0, "min_i": 2} in [o["recipient"] for o in reply["outputs"]]
+    async with serving(create_app(make_config(), store, regtest_daemon)) as app:
+        status, reply = await call(
+            app,
+            "/get_unspent_outs",
+            {
+                **creds(ALICE),
+                "amount": "0",
+                "dust_threshold": "2000000000",
+                "use_dust": True,
+                "mixin": 15,
+            },
+        )
+        assert status == 200
+        assert reply["per_byte_fee"] > 0 and reply["fee_mask"] > 0 and len(reply["fees"]) == 4
+        assert reply["fork_version"] >= 16
+        outs = {o["tx_hash"]: o for o in reply["outputs"]}
+        # unlocked only; subaddress outputs hidden from clients that registered none
+        assert set(outs) == {COINBASE.tx_hash.hex(), PAID.tx_hash.hex(), SPENT_SOURCE.tx_hash.hex()}
+        assert reply["amount"] == str(COINBASE.amount + PAID.amount + SPENT_SOURCE.amount)
+        assert outs[COINBASE.tx_hash.hex()]["rct"] == "coinbase"
+        assert outs[PAID.tx_hash.hex()]["rct"] == PAID.commitment.hex()
+        assert outs[SPENT_SOURCE.tx_hash.hex()]["spend_key_images"] == [(b"\x88" * 32).hex()]
+        assert outs[PAID.tx_hash.hex()]["spend_key_images"] == [(b"\x99" * 32).hex()]  # pool spend
+        assert outs[COINBASE.tx_hash.hex()]["spend_key_images"] == []
+        assert outs[PAID.tx_hash.hex()]["recipient"] == {"maj_i": 0, "min_i": 0}
+        # Too little for the amount asked: 400 as the published API says.
+        status, reply = await call(
+            app, "/get_unspent_outs", {**creds(ALICE), "amount": str(10**18)}
+        )
+        assert status == 400
+        # After registering subaddresses, the subaddress output is served.
+        status, _ = await call(
+            app, "/upsert_subaddrs", {**creds(ALICE), "subaddrs": [{"key": 0, "value": [[1, 5]]}]}
+        )
+        assert status == 200
+        status, reply = await call(app, "/get_unspent_outs", {**creds(ALICE), "amount": "0"})
+        assert {"maj_i": 0, "min_i": 2} in [o["recipient"] for o in reply["outputs"]]
 
 
 async def test_random_outs(regtest_daemon: Daemon, store: Store) -> None:
-    app = create_app(make_config(), store, regtest_daemon)
-    for count in (0, 11, 16, 1000):
-        status, reply = await call(app, "/get_random_outs", {"amounts": ["0", "0"], "count": count})
-        assert status == 200 and len(reply["amount_outs"]) == 2
-        for entry in reply["amount_outs"]:
-            assert entry["amount"] == "0"
-            indexes = [int(o["global_index"]) for o in entry["outputs"]]
-            assert len(set(indexes)) == len(indexes) >= 16
-            assert all(len(o["rct"]) == 64 and len(o["public_key"]) == 64 for o in entry["outputs"])
-            unlocked = await regtest_daemon.get_outs([(0, i) for i in indexes])
-            assert all(out.unlocked for out in unlocked)
+    async with serving(create_app(make_config(), store, regtest_daemon)) as app:
+        for count in (0, 11, 16, 1000):
+            status, reply = await call(
+                app, "/get_random_outs", {"amounts": ["0", "0"], "count": count}
+            )
+            assert status == 200 and len(reply["amount_outs"]) == 2
+            for entry in reply["amount_outs"]:
+                assert entry["amount"] == "0"
+                indexes = [int(o["global_index"]) for o in entry["outputs"]]
+                assert len(set(indexes)) == len(indexes) >= 16
+                assert all(
+                    len(o["rct"]) == 64 and len(o["public_key"]) == 64 for o in entry["outputs"]
+                )
+                unlocked = await regtest_daemon.get_outs([(0, i) for i in indexes])
+                assert all(out.unlocked for out in unlocked)
 
 
 async def test_submit_raw_tx_rejection_and_daemon_status(
     regtest_daemon: Daemon, store: Store
 ) -> None:
-    app = create_app(make_config(), store, regtest_daemon)
-    status, reply = await call(app, "/submit_raw_tx", {"tx": "0011"})
-    assert status == 400 and reply["Error"].startswith("Transaction rejected")
-    response = await app.test_client().get("/daemon_status")
-    data = json.loads(await response.get_data())
-    check_reply("/daemon_status", "GET", 200, data)
-    assert data["state"] in ("ok", "no_connections", "synchronizing") and data["height"] > 0
+    async with serving(create_app(make_config(), store, regtest_daemon)) as app:
+        status, reply = await call(app, "/submit_raw_tx", {"tx": "0011"})
+        assert status == 400 and reply["Error"].startswith("Transaction rejected")
+        response = await app.http.get("/daemon_status")
+        data = response.json()
+        check_reply("/daemon_status", "GET", 200, data)
+        assert data["state"] in ("ok", "no_connections", "synchronizing") and data["height"] > 0
 
 
 async def test_login_import_and_subaddrs(store: Store, dead_daemon: Daemon) -> None:
-    app = create_app(make_config(max_pending_requests=1), store, dead_daemon)
-    bob, carol = TestKeys("bob"), TestKeys("carol")
-    status, reply = await call(app, "/login", {**creds(bob), "create_account": False})
-    assert status == 403
-    status, reply = await call(
-        app, "/login", {**creds(bob), "create_account": True, "generated_locally": True}
-    )
-    assert (status, reply["new_address"], reply["generated_locally"]) == (200, True, True)
-    status, _ = await call(app, "/login", creds(bob))
-    assert status == 403  # pending until approved
-    status, reply = await call(app, "/login", {**creds(carol), "create_account": True})
-    assert status == 503 and "pending" in reply["Error"]  # the queue cap
-    seed(store)
-    status, reply = await call(app, "/login", creds(ALICE))
-    assert (status, reply["new_address"], reply["start_height"]) == (200, False, 0)
-    status, reply = await call(app, "/import_wallet_request", {**creds(ALICE), "from_height": 0})
-    assert reply == {
-        "import_fee": "0",
-        "payment_id": "",
-        "payment_address": "",
-        "status": "Approved",
-        "new_request": False,
-        "request_fulfilled": True,
-    }
-    status, reply = await call(
-        app, "/provision_subaddrs", {**creds(ALICE), "maj_i": 0, "min_i": 0, "n_maj": 2, "n_min": 5}
-    )
-    assert reply["new_subaddrs"] == [{"key": 0, "value": [[0, 4]]}, {"key": 1, "value": [[0, 4]]}]
-    status, reply = await call(
-        app,
-        "/upsert_subaddrs",
-        {**creds(ALICE), "subaddrs": [{"key": 0, "value": [[3, 9]]}], "get_all": False},
-    )
-    assert reply == {"new_subaddrs": [{"key": 0, "value": [[5, 9]]}]}
-    status, reply = await call(app, "/get_subaddrs", creds(ALICE))
-    assert reply["all_subaddrs"] == [{"key": 0, "value": [[0, 9]]}, {"key": 1, "value": [[0, 4]]}]
-    status, reply = await call(
-        app, "/provision_subaddrs", {**creds(ALICE), "maj_i": 5, "n_maj": 1000, "n_min": 1000}
-    )
-    assert status == 400 and "limit" in reply["Error"]
+    async with serving(create_app(make_config(max_pending_requests=1), store, dead_daemon)) as app:
+        bob, carol = TestKeys("bob"), TestKeys("carol")
+        status, reply = await call(app, "/login", {**creds(bob), "create_account": False})
+        assert status == 403
+        status, reply = await call(
+            app, "/login", {**creds(bob), "create_account": True, "generated_locally": True}
+        )
+        assert (status, reply["new_address"], reply["generated_locally"]) == (200, True, True)
+        status, _ = await call(app, "/login", creds(bob))
+        assert status == 403  # pending until approved
+        status, reply = await call(app, "/login", {**creds(carol), "create_account": True})
+        assert status == 503 and "pending" in reply["Error"]  # the queue cap
+        seed(store)
+        status, reply = await call(app, "/login", creds(ALICE))
+        assert (status, reply["new_address"], reply["start_height"]) == (200, False, 0)
+        status, reply = await call(
+            app, "/import_wallet_request", {**creds(ALICE), "from_height": 0}
+        )
+        assert reply == {
+            "import_fee": "0",
+            "payment_id": "",
+            "payment_address": "",
+            "status": "Approved",
+            "new_request": False,
+            "request_fulfilled": True,
+        }
+        status, reply = await call(
+            app,
+            "/provision_subaddrs",
+            {**creds(ALICE), "maj_i": 0, "min_i": 0, "n_maj": 2, "n_min": 5},
+        )
+        assert reply["new_subaddrs"] == [
+            {"key": 0, "value": [[0, 4]]},
+            {"key": 1, "value": [[0, 4]]},
+        ]
+        status, reply = await call(
+            app,
+            "/upsert_subaddrs",
+            {**creds(ALICE), "subaddrs": [{"key": 0, "value": [[3, 9]]}], "get_all": False},
+        )
+        assert reply == {"new_subaddrs": [{"key": 0, "value": [[5, 9]]}]}
+        status, reply = await call(app, "/get_subaddrs", creds(ALICE))
+        assert reply["all_subaddrs"] == [
+            {"key": 0, "value": [[0, 9]]},
+            {"key": 1, "value": [[0, 4]]},
+        ]
+        status, reply = await call(
+            app, "/provision_subaddrs", {**creds(ALICE), "maj_i": 5, "n_maj": 1000, "n_min": 1000}
+        )
+        assert status == 400 and "limit" in reply["Error"]
 
 
 async def test_auto_accept(store: Store, dead_daemon: Daemon) -> None:
-    app = create_app(
-        make_config(auto_accept_creation=True, auto_accept_import=True), store, dead_daemon
-    )
-    store.transact(lambda w: w.add_block_hashes(0, [h.to_bytes(32, "big") for h in range(10)]))
-    status, reply = await call(app, "/login", {**creds(ALICE), "create_account": True})
-    assert (status, reply["new_address"], reply["start_height"]) == (200, True, 10)
-    status, reply = await call(app, "/get_address_info", creds(ALICE))
-    assert (status, reply["start_height"]) == (200, 10)
-    status, reply = await call(app, "/import_request", {**creds(ALICE), "from_height": 3})
-    assert (reply["new_request"], reply["request_fulfilled"]) == (True, True)
-    status, reply = await call(app, "/get_address_info", creds(ALICE))
-    assert (reply["start_height"], reply["scanned_height"]) == (3, 3)
+    async with serving(
+        create_app(
+            make_config(auto_accept_creation=True, auto_accept_import=True), store, dead_daemon
+        )
+    ) as app:
+        store.transact(lambda w: w.add_block_hashes(0, [h.to_bytes(32, "big") for h in range(10)]))
+        status, reply = await call(app, "/login", {**creds(ALICE), "create_account": True})
+        assert (status, reply["new_address"], reply["start_height"]) == (200, True, 10)
+        status, reply = await call(app, "/get_address_info", creds(ALICE))
+        assert (status, reply["start_height"]) == (200, 10)
+        status, reply = await call(app, "/import_request", {**creds(ALICE), "from_height": 3})
+        assert (reply["new_request"], reply["request_fulfilled"]) == (True, True)
+        status, reply = await call(app, "/get_address_info", creds(ALICE))
+        assert (reply["start_height"], reply["scanned_height"]) == (3, 3)
 
 
 def test_rct_types_1_to_3_reencrypt_the_ecdh_info() -> None:

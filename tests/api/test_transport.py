@@ -1,7 +1,8 @@
-# Owns the transport tests of the wallet API: every status the strict HTTP
-# layer promises (404, 405, 413, 415, 400, 403, 503 with Retry-After), CORS
-# for configured origins, and that none of it is ever a 500. Drives the real
-# app over the Quart test client with a real store.
+# Owns the app-level transport tests of the wallet API: every status the
+# strict API layer promises (404, 405, 413, 415, 400, 403, 503 with
+# Retry-After), CORS for configured origins, and that none of it is ever a
+# 500. Drives the real app on a real loopback ApiServer with a real store
+# (the HTTP/1.1 server's own hostile cases are in test_http1.py).
 """Strict transport of the wallet API."""
 
 from __future__ import annotations
@@ -10,65 +11,56 @@ import json
 
 import pytest
 import trio
-from quart_trio import QuartTrio
 
 from lws.api.routes import ROUTES, SMALL_BODY, SUBADDRS_BODY, TX_BODY
 from lws.monero.address import Network, make_address
 from lws.regtest import TestKeys
 from lws.store import AccountStatus, RequestKind, RequestRecord, Store
 
-from .conftest import add_account, creds
+from .conftest import Api, add_account, creds
 
 ALICE = TestKeys("alice")
 BOB = TestKeys("bob")
 
 
-async def post(app: QuartTrio, path: str, body: object, **headers: str):
-    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    headers.setdefault("Content-Type", "application/json")
-    response = await app.test_client().post(path, data=data, headers=headers)
-    return response.status_code, json.loads(await response.get_data()), response
-
-
-async def test_unknown_method_is_404(app: QuartTrio) -> None:
-    status, body, _ = await post(app, "/no_such_method", {})
+async def test_unknown_method_is_404(client: Api) -> None:
+    status, body, _ = await client.post("/no_such_method", {})
     assert (status, set(body)) == (404, {"Error"})
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
-async def test_other_http_methods_are_405(app: QuartTrio, method: str) -> None:
-    response = await app.test_client().open("/get_address_info", method=method)
+async def test_other_http_methods_are_405(client: Api, method: str) -> None:
+    response = await client.http.request(method, "/get_address_info")
     assert response.status_code == 405
-    assert json.loads(await response.get_data()).keys() == {"Error"}
+    assert response.json().keys() == {"Error"}
     assert "POST" in response.headers["Allow"]
 
 
-async def test_get_allowed_only_where_documented(app: QuartTrio) -> None:
-    client = app.test_client()
+async def test_get_allowed_only_where_documented(client: Api) -> None:
     for path in ("/get_version", "/daemon_status", "/openapi.json"):
-        assert (await client.get(path)).status_code == 200
+        assert (await client.http.get(path)).status_code == 200
     for route in ROUTES:
         if "GET" not in route.methods:
-            assert (await client.get(route.path)).status_code == 405
+            assert (await client.http.get(route.path)).status_code == 405
 
 
 @pytest.mark.parametrize(
     "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/jsonx"]
 )
-async def test_wrong_content_type_is_415(app: QuartTrio, content_type: str) -> None:
-    status, body, _ = await post(app, "/login", creds(ALICE), **{"Content-Type": content_type})
+async def test_wrong_content_type_is_415(client: Api, content_type: str) -> None:
+    status, body, _ = await client.post("/login", creds(ALICE), **{"Content-Type": content_type})
     assert status == 415 and "Error" in body
 
 
-async def test_missing_content_type_is_415(app: QuartTrio) -> None:
-    response = await app.test_client().post("/login", data=json.dumps(creds(ALICE)))
+async def test_missing_content_type_is_415(client: Api) -> None:
+    response = await client.http.post("/login", content=json.dumps(creds(ALICE)))
     assert response.status_code == 415
 
 
-async def test_charset_parameter_is_accepted(app: QuartTrio, store: Store) -> None:
+async def test_charset_parameter_is_accepted(client: Api, store: Store) -> None:
     add_account(store, ALICE)
-    status, body, _ = await post(
-        app, "/login", creds(ALICE), **{"Content-Type": "application/json;charset=utf-8"}
+    status, body, _ = await client.post(
+        "/login", creds(ALICE), **{"Content-Type": "application/json;charset=utf-8"}
     )
     assert status == 200 and body["new_address"] is False
 
@@ -83,13 +75,13 @@ BAD_BODIES = [
 
 
 @pytest.mark.parametrize("raw", BAD_BODIES)
-async def test_malformed_or_ill_typed_is_400(app: QuartTrio, raw: bytes) -> None:
-    status, body, _ = await post(app, "/get_address_info", raw)
+async def test_malformed_or_ill_typed_is_400(client: Api, raw: bytes) -> None:
+    status, body, _ = await client.post("/get_address_info", raw)
     assert status == 400 and body["Error"]
 
 
-async def test_missing_field_is_400(app: QuartTrio) -> None:
-    status, body, _ = await post(app, "/get_address_info", {"address": ALICE.address()})
+async def test_missing_field_is_400(client: Api) -> None:
+    status, body, _ = await client.post("/get_address_info", {"address": ALICE.address()})
     assert status == 400 and "view_key" in body["Error"]
 
 
@@ -105,23 +97,23 @@ async def test_missing_field_is_400(app: QuartTrio) -> None:
         {"amount": "0", "dust_threshold": "99999999999999999999"},
     ],
 )
-async def test_numbers_past_their_width_are_400(app: QuartTrio, extra: dict) -> None:
-    status, _, _ = await post(app, "/get_unspent_outs", {**creds(ALICE), **extra})
+async def test_numbers_past_their_width_are_400(client: Api, extra: dict) -> None:
+    status, _, _ = await client.post("/get_unspent_outs", {**creds(ALICE), **extra})
     assert status == 400
 
 
-async def test_uint64_number_past_width_is_400(app: QuartTrio) -> None:
-    status, body, _ = await post(
-        app, "/import_wallet_request", {**creds(ALICE), "from_height": 2**64}
+async def test_uint64_number_past_width_is_400(client: Api) -> None:
+    status, body, _ = await client.post(
+        "/import_wallet_request", {**creds(ALICE), "from_height": 2**64}
     )
     assert status == 400 and "uint64" in body["Error"]
 
 
-async def test_random_outs_count_past_width_is_400(app: QuartTrio) -> None:
-    status, _, _ = await post(app, "/get_random_outs", {"amounts": ["0"], "count": 2**32})
+async def test_random_outs_count_past_width_is_400(client: Api) -> None:
+    status, _, _ = await client.post("/get_random_outs", {"amounts": ["0"], "count": 2**32})
     assert status == 400
-    status, _, _ = await post(
-        app, "/get_random_outs", {"amounts": ["18446744073709551616"], "count": 16}
+    status, _, _ = await client.post(
+        "/get_random_outs", {"amounts": ["18446744073709551616"], "count": 16}
     )
     assert status == 400
 
@@ -135,36 +127,36 @@ async def test_random_outs_count_past_width_is_400(app: QuartTrio) -> None:
         ALICE.address()[:-1] + ("a" if ALICE.address()[-1] != "a" else "b"),  # checksum
     ],
 )
-async def test_bad_address_is_400(app: QuartTrio, address: str) -> None:
-    status, _, _ = await post(
-        app, "/get_address_info", {"address": address, "view_key": ALICE.view_secret.hex()}
+async def test_bad_address_is_400(client: Api, address: str) -> None:
+    status, _, _ = await client.post(
+        "/get_address_info", {"address": address, "view_key": ALICE.view_secret.hex()}
     )
     assert status == 400
 
 
-async def test_address_of_another_network_is_400(app: QuartTrio) -> None:
+async def test_address_of_another_network_is_400(client: Api) -> None:
     testnet = make_address(Network.TESTNET, ALICE.spend_public, ALICE.view_public)
-    status, body, _ = await post(
-        app, "/login", {"address": testnet, "view_key": ALICE.view_secret.hex()}
+    status, body, _ = await client.post(
+        "/login", {"address": testnet, "view_key": ALICE.view_secret.hex()}
     )
     assert status == 400 and "testnet" in body["Error"]
 
 
-async def test_view_key_mismatch_is_403(app: QuartTrio, store: Store) -> None:
+async def test_view_key_mismatch_is_403(client: Api, store: Store) -> None:
     add_account(store, ALICE)
     wrong = {"address": ALICE.address(), "view_key": BOB.view_secret.hex()}
     for path in ("/login", "/get_address_info", "/get_address_txs", "/get_subaddrs"):
-        status, body, _ = await post(app, path, wrong)
+        status, body, _ = await client.post(path, wrong)
         assert status == 403, path
         assert BOB.view_secret.hex() not in body["Error"]
         assert ALICE.view_secret.hex() not in body["Error"]
 
 
-async def test_unknown_hidden_and_pending_accounts_are_403(app: QuartTrio, store: Store) -> None:
-    status, _, _ = await post(app, "/get_address_info", creds(ALICE))
+async def test_unknown_hidden_and_pending_accounts_are_403(client: Api, store: Store) -> None:
+    status, _, _ = await client.post("/get_address_info", creds(ALICE))
     assert status == 403  # unknown
     add_account(store, ALICE, status=AccountStatus.HIDDEN)
-    status, _, _ = await post(app, "/get_address_info", creds(ALICE))
+    status, _, _ = await client.post("/get_address_info", creds(ALICE))
     assert status == 403  # hidden
     store.transact(
         lambda w: w.create_request(
@@ -180,7 +172,7 @@ async def test_unknown_hidden_and_pending_accounts_are_403(app: QuartTrio, store
         )
     )
     for path in ("/login", "/get_address_info", "/get_unspent_outs"):
-        status, _, _ = await post(app, path, {**creds(BOB), "amount": "0"})
+        status, _, _ = await client.post(path, {**creds(BOB), "amount": "0"})
         assert status == 403, path  # pending
 
 
@@ -188,57 +180,56 @@ async def test_unknown_hidden_and_pending_accounts_are_403(app: QuartTrio, store
     "path, limit",
     [("/login", SMALL_BODY), ("/upsert_subaddrs", SUBADDRS_BODY), ("/submit_raw_tx", TX_BODY)],
 )
-async def test_body_past_the_route_limit_is_413(app: QuartTrio, path: str, limit: int) -> None:
+async def test_body_past_the_route_limit_is_413(client: Api, path: str, limit: int) -> None:
     padded = json.dumps({**creds(ALICE), "pad": "x" * limit})
-    status, body, _ = await post(app, path, padded)
+    status, body, _ = await client.post(path, padded)
     assert status == 413 and body["Error"]
 
 
-async def test_body_within_a_larger_route_limit_is_read(app: QuartTrio) -> None:
+async def test_body_within_a_larger_route_limit_is_read(client: Api) -> None:
     # 4 KiB is past the 2 KiB of most methods but within upsert_subaddrs' 10 KiB.
     padded = json.dumps({**creds(ALICE), "subaddrs": [], "pad": "x" * 4096})
-    status, _, _ = await post(app, "/upsert_subaddrs", padded)
+    status, _, _ = await client.post("/upsert_subaddrs", padded)
     assert status == 403  # read and decoded; the account is unknown
 
 
-async def test_daemon_unreachable_is_503(app: QuartTrio, store: Store) -> None:
+async def test_daemon_unreachable_is_503(client: Api, store: Store) -> None:
     add_account(store, ALICE)
-    status, body, response = await post(app, "/get_unspent_outs", {**creds(ALICE), "amount": "0"})
+    status, body, response = await client.post("/get_unspent_outs", {**creds(ALICE), "amount": "0"})
     assert status == 503 and body["Error"]
     assert response.headers["Retry-After"]
-    status, _, _ = await post(app, "/get_random_outs", {"amounts": ["0"], "count": 16})
+    status, _, _ = await client.post("/get_random_outs", {"amounts": ["0"], "count": 16})
     assert status == 503
-    status, _, _ = await post(app, "/submit_raw_tx", {"tx": "00"})
+    status, _, _ = await client.post("/submit_raw_tx", {"tx": "00"})
     assert status == 503
 
 
-async def test_daemon_status_reports_unavailable_daemon(app: QuartTrio) -> None:
-    response = await app.test_client().get("/daemon_status")
+async def test_daemon_status_reports_unavailable_daemon(client: Api) -> None:
+    response = await client.http.get("/daemon_status")
     assert response.status_code == 200
-    assert json.loads(await response.get_data())["state"] == "unavailable"
+    assert response.json()["state"] == "unavailable"
 
 
-async def test_overload_is_503_with_retry_after(app: QuartTrio, store: Store) -> None:
+async def test_overload_is_503_with_retry_after(client: Api, store: Store) -> None:
     add_account(store, ALICE)
-    limiter: trio.CapacityLimiter = app.extensions["lws"].limiter
+    limiter: trio.CapacityLimiter = client.server.app.limiter
     borrowers = [object() for _ in range(int(limiter.total_tokens))]
     for borrower in borrowers:
         limiter.acquire_on_behalf_of_nowait(borrower)
     try:
-        status, body, response = await post(app, "/get_address_info", creds(ALICE))
+        status, body, response = await client.post("/get_address_info", creds(ALICE))
         assert status == 503 and body["Error"]
         assert int(response.headers["Retry-After"]) > 0
     finally:
         for borrower in borrowers:
             limiter.release_on_behalf_of(borrower)
-    status, _, _ = await post(app, "/get_address_info", creds(ALICE))
+    status, _, _ = await client.post("/get_address_info", creds(ALICE))
     assert status == 200
 
 
-async def test_cors_for_configured_origin(app: QuartTrio, store: Store) -> None:
+async def test_cors_for_configured_origin(client: Api, store: Store) -> None:
     add_account(store, ALICE)
-    client = app.test_client()
-    preflight = await client.options(
+    preflight = await client.http.options(
         "/get_address_info",
         headers={
             "Origin": "https://wallet.example",
@@ -251,38 +242,38 @@ async def test_cors_for_configured_origin(app: QuartTrio, store: Store) -> None:
     assert preflight.headers["Access-Control-Allow-Credentials"] == "true"
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
     assert "content-type" in preflight.headers["Access-Control-Allow-Headers"].lower()
-    _, _, response = await post(
-        app, "/get_address_info", creds(ALICE), Origin="https://wallet.example"
+    _, _, response = await client.post(
+        "/get_address_info", creds(ALICE), Origin="https://wallet.example"
     )
     assert response.headers["Access-Control-Allow-Origin"] == "https://wallet.example"
     assert response.headers["Access-Control-Allow-Credentials"] == "true"
     # Errors carry the headers too, so a browser can read {"Error": ...}.
-    _, _, response = await post(app, "/get_address_info", b"{", Origin="https://wallet.example")
+    _, _, response = await client.post("/get_address_info", b"{", Origin="https://wallet.example")
     assert response.headers["Access-Control-Allow-Origin"] == "https://wallet.example"
 
 
-async def test_no_cors_for_other_origins(app: QuartTrio, store: Store) -> None:
+async def test_no_cors_for_other_origins(client: Api, store: Store) -> None:
     add_account(store, ALICE)
-    _, _, response = await post(
-        app, "/get_address_info", creds(ALICE), Origin="https://evil.example"
+    _, _, response = await client.post(
+        "/get_address_info", creds(ALICE), Origin="https://evil.example"
     )
     assert "Access-Control-Allow-Origin" not in response.headers
-    preflight = await app.test_client().options(
+    preflight = await client.http.options(
         "/get_address_info",
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
     )
     assert "Access-Control-Allow-Origin" not in preflight.headers
 
 
-async def test_unknown_fields_are_ignored(app: QuartTrio, store: Store) -> None:
+async def test_unknown_fields_are_ignored(client: Api, store: Store) -> None:
     add_account(store, ALICE)
-    status, _, _ = await post(
-        app, "/get_address_info", {**creds(ALICE), "app_name": "x", "api_key": "y"}
+    status, _, _ = await client.post(
+        "/get_address_info", {**creds(ALICE), "app_name": "x", "api_key": "y"}
     )
     assert status == 200
 
 
-async def test_no_request_is_a_500(app: QuartTrio, store: Store) -> None:
+async def test_no_request_is_a_500(client: Api, store: Store) -> None:
     """A sweep of odd bodies over every route: 4xx/503, never 5xx bugs."""
     add_account(store, ALICE)
     bodies: list[bytes] = [
@@ -298,6 +289,6 @@ async def test_no_request_is_a_500(app: QuartTrio, store: Store) -> None:
     ]
     for route in ROUTES:
         for raw in bodies:
-            status, body, _ = await post(app, route.path, raw)
+            status, body, _ = await client.post(route.path, raw)
             assert status < 500 or status in (502, 503), (route.path, raw, status, body)
             assert "Error" in body or status == 200
