@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-import inspect
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -156,10 +156,6 @@ class WalletApi:
             ]
 
 
-def _services_accepts(name: str) -> bool:
-    return name in inspect.signature(Services).parameters
-
-
 def create_app(
     config: Config,
     store: Store,
@@ -167,11 +163,9 @@ def create_app(
     scanner_status: ScannerStatusProvider | None = None,
     *,
     max_concurrency: int = MAX_CONCURRENT_REQUESTS,
-    wake_scanner: Any = None,
+    wake_scanner: Callable[[], None] | None = None,
 ) -> WalletApi:
-    """The wallet API handler over ``store`` and ``daemon``."""
-    extra: dict[str, Any] = {}
-    if wake_scanner is not None and _services_accepts("wake_scanner"):
-        extra["wake_scanner"] = wake_scanner
-    services = Services(config, store, daemon, scanner_status, **extra)
+    """The wallet API handler over ``store`` and ``daemon``; ``wake_scanner``
+    asks the scanner for a pass (services call it after writes and relays)."""
+    services = Services(config, store, daemon, scanner_status, wake_scanner=wake_scanner)
     return WalletApi(config, services, max_concurrency)
