@@ -21,7 +21,13 @@ import msgspec
 
 from lws.errors import ClientError, Forbidden
 from lws.store import Reader
-from lws.store.records import RCT_TYPE_V1, AccountRecord, OutputRecord, SpendRecord
+from lws.store.records import (
+    OUTPUT_DECODER,
+    RCT_TYPE_V1,
+    AccountRecord,
+    OutputRecord,
+    SpendRecord,
+)
 from lws.store.schema import tx_index_of
 from lws.wire.fields import u64_of
 from lws.wire.requests import AccountRequest, UnspentOutsRequest
@@ -40,7 +46,7 @@ from .auth import FORBIDDEN_TEXT, Keys, check_credentials, visible_account
 from .chainview import chain_height, is_unlocked, iso_time, time_unlock_at
 from .context import Services
 from .fees import FeeInfo
-from .rct import unspent_rct
+from .rct import FULL_ECDH_TYPES, unspent_rct
 from .replycache import CachedReply
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -96,7 +102,7 @@ async def _reply(
     key: Hashable,
     address: str,
     view_key: str,
-    build: Callable[[AccountView, float], CachedReply],
+    build: Callable[[Reader, Keys, float], CachedReply],
 ) -> CachedReply:
     """The cached reply for ``key``, or one built by ``build`` from a new
     snapshot (in a worker thread, encoding included) and cached."""
@@ -105,7 +111,7 @@ async def _reply(
     if entry is not None:
         return entry
     keys = check_credentials(address, view_key, svc.address_network)
-    entry = await storeio.read(svc.store, lambda reader: build(_view(reader, keys), now))
+    entry = await storeio.read(svc.store, lambda reader: build(reader, keys, now))
     svc.replies.put(key, entry)
     return entry
 
@@ -181,7 +187,13 @@ def _address_info(view: AccountView, now: float) -> CachedReply:
 
 async def get_address_info(svc: Services, req: AccountRequest) -> msgspec.Raw:
     """AddressInfoResponse, encoded."""
-    entry = await _reply(svc, ("info", req.address), req.address, req.view_key, _address_info)
+    entry = await _reply(
+        svc,
+        ("info", req.address),
+        req.address,
+        req.view_key,
+        lambda reader, keys, now: _address_info(_view(reader, keys), now),
+    )
     return msgspec.Raw(entry.body)
 
 
@@ -250,7 +262,7 @@ def _transaction(tx_hash: bytes, parts: _TxParts) -> Transaction:
     )
 
 
-def _address_txs(view: AccountView, now: float) -> CachedReply:
+def _address_txs(view: AccountView) -> CachedReply:
     mined: dict[bytes, _TxParts] = {}
     _gather_outputs(view.outputs, mined, 0)
     _gather_spends(view.spends, mined, 0)
@@ -277,7 +289,13 @@ def _address_txs(view: AccountView, now: float) -> CachedReply:
 
 async def get_address_txs(svc: Services, req: AccountRequest) -> msgspec.Raw:
     """AddressTxsResponse, encoded."""
-    entry = await _reply(svc, ("txs", req.address), req.address, req.view_key, _address_txs)
+    entry = await _reply(
+        svc,
+        ("txs", req.address),
+        req.address,
+        req.view_key,
+        lambda reader, keys, now: _address_txs(_view(reader, keys)),
+    )
     return msgspec.Raw(entry.body)
 
 
@@ -313,51 +331,108 @@ class _Unspent:
         return self.body
 
 
-def _unspent_outs(view: AccountView, now: float, use_dust: bool, dust: int) -> CachedReply:
-    height = view.blockchain_height
+class _UnspentHead(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """UnspentOutput without spend_key_images (appended per snapshot)."""
+
+    amount: str
+    public_key: str
+    index: int
+    global_index: str
+    tx_id: int
+    tx_hash: str
+    tx_prefix_hash: str
+    tx_pub_key: str
+    timestamp: str
+    height: int
+    recipient: Recipient
+    rct: str | None = None
+
+
+#: Stored outputs memoized by their encoded bytes (immutable content): the
+#: record and its reply object up to ``"spend_key_images":``. Past this many
+#: the memo starts over (bounded memory; ~1 KB an entry).
+OUTPUT_MEMO_SIZE = 50_000
+_output_memo: dict[bytes, tuple[OutputRecord, bytes | None]] = {}
+_KEY_IMAGES_FIELD = b',"spend_key_images":'
+
+
+def _unspent_head(out: OutputRecord, view_secret: bytes) -> bytes:
+    subaddress = out.subaddress
+    head = _ENCODE(
+        _UnspentHead(
+            amount=str(out.amount),
+            public_key=out.output_key.hex(),
+            index=out.output_index,
+            global_index=str(out.global_index),
+            tx_id=out.tx_index,
+            tx_hash=out.tx_hash.hex(),
+            tx_prefix_hash=out.tx_prefix_hash.hex(),
+            tx_pub_key=out.tx_pubkey.hex(),
+            timestamp=iso_time(out.timestamp),
+            height=out.height or 0,
+            recipient=Recipient(maj_i=subaddress[0], min_i=subaddress[1]),
+            rct=unspent_rct(out, view_secret),
+        )
+    )
+    return head[:-1] + _KEY_IMAGES_FIELD
+
+
+def _memo_output(raw: bytes) -> tuple[OutputRecord, bytes | None]:
+    out = OUTPUT_DECODER.decode(raw)
+    # types 1-3 re-encrypt with the account's view key: never memoized
+    head = None if out.rct_type in FULL_ECDH_TYPES else _unspent_head(out, b"")
+    if len(_output_memo) >= OUTPUT_MEMO_SIZE:
+        _output_memo.clear()
+    memo = _output_memo[raw] = (out, head)
+    return memo
+
+
+def _unspent_outs(reader: Reader, keys: Keys, now: float, use_dust: bool, dust: int) -> CachedReply:
+    account_id, account = visible_account(reader, keys)
+    height = chain_height(reader)
+    spends = reader.spends(account_id)
+    pool_spends = reader.pool_spends(account_id)
+    all_spends = _all_spends(
+        AccountView(account, height, [], spends, [], pool_spends, reader.generation)
+    )
+    images: dict[tuple[int, int], list[str]] = {}
+    for spend in all_spends:
+        key = (spend.source_tx_index, spend.source_output_index)
+        images.setdefault(key, []).append(spend.key_image.hex())
+    key_images = {key: _ENCODE(hexes) + b"}" for key, hexes in images.items()}
+    no_images = b"[]}"
     # Only clients that registered subaddresses can spend subaddress outputs:
     # the MyMonero core derives primary-address key images for everything else.
-    subaddress_aware = bool(view.account.subaddress_ranges)
-    key_images: dict[tuple[int, int], list[str]] = {}
-    for spend in _all_spends(view):
-        key = (spend.source_tx_index, spend.source_output_index)
-        key_images.setdefault(key, []).append(spend.key_image.hex())
-    view_secret = view.account.view_secret
+    subaddress_aware = bool(account.subaddress_ranges)
+    view_secret = account.view_secret
     valid_until = math.inf
-    outputs: list[UnspentOutput] = []
+    parts: list[bytes] = []
     total = 0
-    for out in view.outputs:
+    memo_get = _output_memo.get
+    for raw in reader.output_values(account_id):
+        memo = memo_get(raw)
+        out, head = memo if memo is not None else _memo_output(raw)
         if not is_unlocked(out, height, now):
             valid_until = min(valid_until, time_unlock_at(out))
             continue
-        subaddress = out.subaddress
-        if not subaddress_aware and subaddress != (0, 0):
+        if not subaddress_aware and out.subaddress != (0, 0):
             continue
         # Dust is a pre-RingCT notion: RingCT amounts are hidden, never dust.
         if out.rct_type == RCT_TYPE_V1 and not use_dust and out.amount < dust:
             continue
         total += out.amount
-        outputs.append(
-            UnspentOutput(
-                amount=str(out.amount),
-                public_key=out.output_key.hex(),
-                index=out.output_index,
-                global_index=str(out.global_index),
-                tx_id=out.tx_index,
-                tx_hash=out.tx_hash.hex(),
-                tx_prefix_hash=out.tx_prefix_hash.hex(),
-                tx_pub_key=out.tx_pubkey.hex(),
-                timestamp=iso_time(out.timestamp),
-                height=out.height or 0,
-                spend_key_images=key_images.get((out.tx_index, out.output_index), []),
-                recipient=Recipient(maj_i=subaddress[0], min_i=subaddress[1]),
-                rct=unspent_rct(out, view_secret),
-            )
-        )
-    outputs_json = _ENCODE(outputs)
-    return _entry(
-        view,
-        b"",
+        parts.append(head if head is not None else _unspent_head(out, view_secret))
+        parts.append(key_images.get((out.tx_index, out.output_index), no_images))
+        parts.append(b",")
+    if parts:
+        parts[-1] = b"]"
+        outputs_json = b"[" + b"".join(parts)
+    else:
+        outputs_json = b"[]"
+    return CachedReply(
+        generation=reader.generation,
+        view_secret=view_secret,
+        body=b"",
         valid_until=valid_until,
         extra=_Unspent(total, outputs_json),
         # the outputs and the reply assembled from them
@@ -374,7 +449,7 @@ async def get_unspent_outs(svc: Services, req: UnspentOutsRequest) -> msgspec.Ra
         ("unspent", req.address, req.use_dust, dust),
         req.address,
         req.view_key,
-        lambda view, now: _unspent_outs(view, now, req.use_dust, dust),
+        lambda reader, keys, now: _unspent_outs(reader, keys, now, req.use_dust, dust),
     )
     unspent: _Unspent = entry.extra
     if unspent.total < wanted:

@@ -136,6 +136,22 @@ class Reader:
             )
         ]
 
+    def output_values(self, account_id: int) -> list[bytes]:
+        """The account's mined outputs in chain order, still encoded (decode
+        with ``records.OUTPUT_DECODER``): for readers that memoize by content
+        and decode only what they have not seen."""
+        cursor = self._txn.cursor(self._t.outputs)
+        prefix = s.account_key(account_id)
+        if not cursor.set_range(prefix):
+            return []
+        values: list[bytes] = []
+        append = values.append
+        for key, value in cursor:
+            if not key.startswith(prefix):
+                break
+            append(value)
+        return values
+
     def output(self, account_id: int, tx_index: int, output_index: int) -> OutputRecord | None:
         raw = self._txn.get(s.output_key(account_id, tx_index, output_index), db=self._t.outputs)
         return None if raw is None else OUTPUT_DECODER.decode(raw)
