@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any, cast
 
 import msgspec
+import trio
 
 from lws.errors import ClientError, Forbidden
 from lws.store import Reader
@@ -111,8 +112,20 @@ async def _reply(
     if entry is not None:
         return entry
     keys = check_credentials(address, view_key, svc.address_network)
-    entry = await storeio.read(svc.store, lambda reader: build(reader, keys, now))
-    svc.replies.put(key, entry)
+    # One build per key at a time: requests that miss together (after a
+    # write) wait for the first one's reply instead of each reading it.
+    while (building := svc.building.get(key)) is not None:
+        await building.wait()
+        entry = _cached(svc, key, view_key, time.time())
+        if entry is not None:
+            return entry
+    done = svc.building[key] = trio.Event()
+    try:
+        entry = await storeio.read(svc.store, lambda reader: build(reader, keys, now))
+        svc.replies.put(key, entry)
+    finally:
+        del svc.building[key]
+        done.set()
     return entry
 
 

@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import msgspec
+import trio
 
 from lws.config import Config
 from lws.daemon import Daemon
@@ -51,11 +52,14 @@ class Services:
     wake_scanner: Callable[[], None] | None = None
     decoys: DecoyPicker = field(init=False)
     replies: ReplyCache = field(init=False)
+    #: Reply cache keys being built now (at most one build per key).
+    building: dict[Hashable, trio.Event] = field(init=False)
     fees: FeeCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.decoys = DecoyPicker(self.daemon)
         self.replies = ReplyCache()
+        self.building = {}
         self.fees = FeeCache(self.daemon, self._daemon_height if self.scanner_status else None)
 
     def _daemon_height(self) -> int:

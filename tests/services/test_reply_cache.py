@@ -428,3 +428,32 @@ async def test_account_creation_wakes_the_scanner(store: Store) -> None:
     login = LoginRequest(address=bob.address(), view_key=bob.view_secret.hex(), create_account=True)
     assert (await accounts.login(svc, login)).new_address is True
     assert woken == [1]
+
+
+async def test_concurrent_misses_build_once(svc: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    builds: list[int] = []
+    real = account_data._address_info
+
+    def counting(view: account_data.AccountView, now: float) -> CachedReply:
+        builds.append(1)
+        return real(view, now)
+
+    monkeypatch.setattr(account_data, "_address_info", counting)
+    req = AccountRequest(**creds())
+    bodies: list[bytes] = []
+
+    async def ask() -> None:
+        bodies.append(bytes(await account_data.get_address_info(svc, req)))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(16):
+            nursery.start_soon(ask)
+    assert len(builds) == 1 and len(set(bodies)) == 1 and len(bodies) == 16
+    assert svc.building == {}
+    # a wrong key is refused while a build for the key runs
+    async with trio.open_nursery() as nursery:
+        svc.replies.clear()
+        nursery.start_soon(ask)
+        await trio.testing.wait_all_tasks_blocked(cushion=0.0)
+        with pytest.raises(Forbidden):
+            await account_data.get_address_info(svc, AccountRequest(**creds(MALLORY)))
