@@ -15,7 +15,8 @@ import hmac
 import math
 import time
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any, cast
+from operator import itemgetter
+from typing import Any, Generic, TypeVar, cast
 
 import msgspec
 import trio
@@ -25,6 +26,7 @@ from lws.store import Reader
 from lws.store.records import (
     OUTPUT_DECODER,
     RCT_TYPE_V1,
+    SPEND_DECODER,
     AccountRecord,
     OutputRecord,
     SpendRecord,
@@ -51,6 +53,7 @@ from .rct import FULL_ECDH_TYPES, unspent_rct
 from .replycache import CachedReply
 
 _ENCODE = msgspec.json.Encoder().encode
+T = TypeVar("T")
 
 
 class AccountView(msgspec.Struct, frozen=True):
@@ -64,18 +67,59 @@ class AccountView(msgspec.Struct, frozen=True):
     pool_spends: list[SpendRecord]
     #: Store generation of the snapshot (Reader.generation).
     generation: int = 0
+    #: ``outputs`` and ``spends`` as stored (same order): memo keys.
+    output_values: list[bytes] = []
+    spend_values: list[bytes] = []
+
+
+class _Memo(Generic[T]):
+    """``fn(raw)`` memoized by the stored bytes ``raw`` (immutable content);
+    past ``size`` entries it starts over. Shared by worker threads: dict
+    reads and writes are atomic, a lost entry is only recomputed."""
+
+    def __init__(self, fn: Callable[[bytes], T], size: int) -> None:
+        self._fn = fn
+        self._size = size
+        self._values: dict[bytes, T] = {}
+
+    def many(self, raws: list[bytes]) -> list[T]:
+        get = self._values.get
+        found = [get(raw) for raw in raws]
+        if None in found:
+            found = [self(raw) if value is None else value for raw, value in zip(raws, found)]
+        return cast(list[T], found)
+
+    def __call__(self, raw: bytes) -> T:
+        value = self._values.get(raw)
+        if value is None:
+            value = self._fn(raw)
+            if len(self._values) >= self._size:
+                self._values.clear()
+            self._values[raw] = value
+        return value
+
+
+#: Stored records memoized by their bytes, so a snapshot decodes only what
+#: earlier ones did not (a record is ~0.5 KB decoded).
+RECORD_MEMO_SIZE = 100_000
+_output_record = _Memo(OUTPUT_DECODER.decode, RECORD_MEMO_SIZE)
+_spend_record = _Memo(SPEND_DECODER.decode, RECORD_MEMO_SIZE)
 
 
 def _view(reader: Reader, keys: Keys) -> AccountView:
     account_id, record = visible_account(reader, keys)
+    output_values = reader.output_values(account_id)
+    spend_values = reader.spend_values(account_id)
     return AccountView(
         account=record,
         blockchain_height=chain_height(reader),
-        outputs=reader.outputs(account_id),
-        spends=reader.spends(account_id),
+        outputs=_output_record.many(output_values),
+        spends=_spend_record.many(spend_values),
         pool_outputs=reader.pool_outputs(account_id),
         pool_spends=reader.pool_spends(account_id),
         generation=reader.generation,
+        output_values=output_values,
+        spend_values=spend_values,
     )
 
 
@@ -275,10 +319,45 @@ def _transaction(tx_hash: bytes, parts: _TxParts) -> Transaction:
     )
 
 
+#: Mined transactions memoized by the stored bytes of their records: the
+#: encoded Transaction (its id first, for sorting).
+TX_MEMO_SIZE = 50_000
+_tx_memo: dict[tuple[tuple[bytes, ...], tuple[bytes, ...]], tuple[int, bytes]] = {}
+
+
+def _mined_transactions(view: AccountView) -> tuple[list[tuple[int, bytes]], set[bytes]]:
+    """(id, encoded Transaction) of each mined tx, and their hashes."""
+    groups: dict[bytes, tuple[list[bytes], list[bytes]]] = {}
+    for raw, out in zip(view.output_values, view.outputs, strict=True):
+        group = groups.get(out.tx_hash)
+        if group is None:
+            group = groups[out.tx_hash] = ([], [])
+        group[0].append(raw)
+    for raw, spend in zip(view.spend_values, view.spends, strict=True):
+        group = groups.get(spend.tx_hash)
+        if group is None:
+            group = groups[spend.tx_hash] = ([], [])
+        group[1].append(raw)
+    encoded: list[tuple[int, bytes]] = []
+    for tx_hash, (output_values, spend_values) in groups.items():
+        key = (tuple(output_values), tuple(spend_values))
+        found = _tx_memo.get(key)
+        if found is None:
+            outputs = _output_record.many(output_values)
+            spends = _spend_record.many(spend_values)
+            first: OutputRecord | SpendRecord = outputs[0] if outputs else spends[0]
+            parts = _TxParts(first.tx_index, first)
+            parts.outputs, parts.spends = outputs, spends
+            found = (parts.id, _ENCODE(_transaction(tx_hash, parts)))
+            if len(_tx_memo) >= TX_MEMO_SIZE:
+                _tx_memo.clear()
+            _tx_memo[key] = found
+        encoded.append(found)
+    return encoded, set(groups)
+
+
 def _address_txs(view: AccountView) -> CachedReply:
-    mined: dict[bytes, _TxParts] = {}
-    _gather_outputs(view.outputs, mined, 0)
-    _gather_spends(view.spends, mined, 0)
+    transactions, mined = _mined_transactions(view)
     # Pool transactions come after every mined one: ids above the next block's.
     pool_base = tx_index_of(max(view.blockchain_height, view.account.scan_height) + 1, 0)
     pool: dict[bytes, _TxParts] = {}
@@ -291,11 +370,15 @@ def _address_txs(view: AccountView) -> CachedReply:
                 _gather_outputs((record,), pool, pool_base)
             else:
                 _gather_spends((record,), pool, pool_base)
-    transactions = [_transaction(h, p) for h, p in (*mined.items(), *pool.items())]
-    transactions.sort(key=lambda tx: tx.id)
+    transactions += [(p.id, _ENCODE(_transaction(h, p))) for h, p in pool.items()]
+    transactions.sort(key=itemgetter(0))
+    encoded = b"[" + b",".join([tx for _, tx in transactions]) + b"]"
     received = sum(out.amount for out in (*view.outputs, *view.pool_outputs))
     reply = AddressTxsResponse(
-        total_received=str(received), transactions=transactions, **_heights(view)
+        total_received=str(received),
+        # encoded per transaction (memoized); msgspec splices Raw as is
+        transactions=cast(list[Transaction], msgspec.Raw(encoded)),
+        **_heights(view),
     )
     return _entry(view, _ENCODE(reply))
 
@@ -361,11 +444,9 @@ class _UnspentHead(msgspec.Struct, omit_defaults=True, kw_only=True):
     rct: str | None = None
 
 
-#: Stored outputs memoized by their encoded bytes (immutable content): the
-#: record and its reply object up to ``"spend_key_images":``. Past this many
-#: the memo starts over (bounded memory; ~1 KB an entry).
-OUTPUT_MEMO_SIZE = 50_000
-_output_memo: dict[bytes, tuple[OutputRecord, bytes | None]] = {}
+#: Each stored output's reply object up to ``"spend_key_images":``, by the
+#: output's stored bytes (None for RingCT types 1-3: their ``rct`` depends on
+#: the account's view key, so it is never memoized).
 _KEY_IMAGES_FIELD = b',"spend_key_images":'
 
 
@@ -390,14 +471,12 @@ def _unspent_head(out: OutputRecord, view_secret: bytes) -> bytes:
     return head[:-1] + _KEY_IMAGES_FIELD
 
 
-def _memo_output(raw: bytes) -> tuple[OutputRecord, bytes | None]:
-    out = OUTPUT_DECODER.decode(raw)
-    # types 1-3 re-encrypt with the account's view key: never memoized
-    head = None if out.rct_type in FULL_ECDH_TYPES else _unspent_head(out, b"")
-    if len(_output_memo) >= OUTPUT_MEMO_SIZE:
-        _output_memo.clear()
-    memo = _output_memo[raw] = (out, head)
-    return memo
+def _public_head(raw: bytes) -> bytes | None:
+    out = _output_record(raw)
+    return None if out.rct_type in FULL_ECDH_TYPES else _unspent_head(out, b"")
+
+
+_head_memo = _Memo(_public_head, RECORD_MEMO_SIZE)
 
 
 def _unspent_outs(reader: Reader, keys: Keys, now: float, use_dust: bool, dust: int) -> CachedReply:
@@ -421,10 +500,8 @@ def _unspent_outs(reader: Reader, keys: Keys, now: float, use_dust: bool, dust: 
     valid_until = math.inf
     parts: list[bytes] = []
     total = 0
-    memo_get = _output_memo.get
-    for raw in reader.output_values(account_id):
-        memo = memo_get(raw)
-        out, head = memo if memo is not None else _memo_output(raw)
+    raws = reader.output_values(account_id)
+    for out, head in zip(_output_record.many(raws), _head_memo.many(raws), strict=True):
         if not is_unlocked(out, height, now):
             valid_until = min(valid_until, time_unlock_at(out))
             continue

@@ -140,7 +140,15 @@ class Reader:
         """The account's mined outputs in chain order, still encoded (decode
         with ``records.OUTPUT_DECODER``): for readers that memoize by content
         and decode only what they have not seen."""
-        cursor = self._txn.cursor(self._t.outputs)
+        return self._values(self._t.outputs, account_id)
+
+    def spend_values(self, account_id: int) -> list[bytes]:
+        """The account's mined candidate spends in chain order, still encoded
+        (decode with ``records.SPEND_DECODER``)."""
+        return self._values(self._t.spends, account_id)
+
+    def _values(self, db: lmdb._Database, account_id: int) -> list[bytes]:
+        cursor = self._txn.cursor(db)
         prefix = s.account_key(account_id)
         if not cursor.set_range(prefix):
             return []
