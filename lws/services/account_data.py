@@ -100,8 +100,10 @@ class _Memo(Generic[T]):
 
 
 #: Stored records memoized by their bytes, so a snapshot decodes only what
-#: earlier ones did not (a record is ~0.5 KB decoded).
-RECORD_MEMO_SIZE = 100_000
+#: earlier ones did not: ~1 KB an entry with its key, so the output, spend and
+#: output-head memos stay under ~50 MB each. Wallets with more records in all
+#: than this still work, each build decoding again.
+RECORD_MEMO_SIZE = 50_000
 _output_record = _Memo(OUTPUT_DECODER.decode, RECORD_MEMO_SIZE)
 _spend_record = _Memo(SPEND_DECODER.decode, RECORD_MEMO_SIZE)
 
