@@ -4,9 +4,11 @@
 # that may spend them, plus monerod's fees). Each builds its reply from one
 # store snapshot in a worker thread, encodes it there and keeps it in the
 # reply cache for that store generation; a cached reply is returned only
-# after the view key matched the account's (constant time). Replies are
-# msgspec.Raw JSON (any msgspec encoder passes them through). Must not write
-# to the store or know HTTP; authorization is auth.py's.
+# after the view key matched the account's (constant time). Builds decode
+# each stored record once and reuse the encoded pieces (unspent outputs,
+# mined transactions) of records seen before, memoized by their stored bytes.
+# Replies are msgspec.Raw JSON (any msgspec encoder passes them through).
+# Must not write to the store or know HTTP; authorization is auth.py's.
 """Balances, history and spendable outputs of an account."""
 
 from __future__ import annotations
@@ -123,11 +125,6 @@ def _view(reader: Reader, keys: Keys) -> AccountView:
         output_values=output_values,
         spend_values=spend_values,
     )
-
-
-async def load_view(svc: Services, address: str, view_key: str) -> AccountView:
-    keys = check_credentials(address, view_key, svc.address_network)
-    return await storeio.read(svc.store, lambda reader: _view(reader, keys))
 
 
 # --- the cache path ------------------------------------------------------------
