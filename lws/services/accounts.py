@@ -110,10 +110,12 @@ async def login(svc: Services, req: LoginRequest) -> LoginResponse:
     existing = await storeio.read(svc.store, lambda reader: _existing_login(reader, keys))
     if existing is not None:
         return existing
-    reply = await storeio.write(svc.store, lambda writer: _login(writer, keys, req, svc))
-    if reply.new_address and svc.config.auto_accept_creation:
-        svc.wake()  # scan the new account now, not after the poll interval
-    return reply
+    # No scanner wake-up here: a new account starts at the chain tip (nothing
+    # to catch up), and clients follow a creation with import_wallet_request,
+    # which wakes it. (Waking here made the scanner's pool pass see the account
+    # at the tip just before the import's rescan, and its pool memo then kept
+    # the account's pool spends out after the catch-up.)
+    return await storeio.write(svc.store, lambda writer: _login(writer, keys, req, svc))
 
 
 def _import(writer: Writer, keys: Keys, req: ImportRequest, svc: Services) -> ImportResponse:

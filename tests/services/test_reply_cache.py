@@ -35,7 +35,7 @@ from lws.store import (
     Store,
     tx_index_of,
 )
-from lws.wire.requests import AccountRequest, LoginRequest, UnspentOutsRequest
+from lws.wire.requests import AccountRequest, ImportRequest, LoginRequest, UnspentOutsRequest
 
 ALICE = TestKeys("cache-alice")
 MALLORY = TestKeys("cache-mallory")
@@ -414,20 +414,22 @@ async def test_login_of_an_existing_account_writes_nothing(svc: Services) -> Non
         await accounts.login(svc, LoginRequest(**creds(MALLORY), create_account=True))
 
 
-async def test_account_creation_wakes_the_scanner(store: Store) -> None:
+async def test_an_accepted_import_wakes_the_scanner(store: Store) -> None:
     woken: list[int] = []
     svc = Services(
-        Config(network="regtest", auto_accept_creation=True),
+        Config(network="regtest", auto_accept_creation=True, auto_accept_import=True),
         store,
         FakeDaemon(),
         wake_scanner=lambda: woken.append(1),
     )
-    await accounts.login(svc, LoginRequest(**creds(), create_account=True))
-    assert woken == []  # existing account: nothing to scan
     bob = TestKeys("cache-bob")
-    login = LoginRequest(address=bob.address(), view_key=bob.view_secret.hex(), create_account=True)
-    assert (await accounts.login(svc, login)).new_address is True
-    assert woken == [1]
+    bob_creds = {"address": bob.address(), "view_key": bob.view_secret.hex()}
+    assert (await accounts.login(svc, LoginRequest(**bob_creds, create_account=True))).new_address
+    assert woken == []  # a new account starts at the tip: nothing to scan yet
+    reply = await accounts.import_wallet_request(svc, ImportRequest(**bob_creds, from_height=0))
+    assert reply.new_request and reply.request_fulfilled and woken == [1]
+    again = await accounts.import_wallet_request(svc, ImportRequest(**bob_creds, from_height=0))
+    assert not again.new_request and woken == [1]  # nothing changed: no wake-up
 
 
 async def test_concurrent_misses_build_once(svc: Services, monkeypatch: pytest.MonkeyPatch) -> None:
