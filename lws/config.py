@@ -115,7 +115,7 @@ def load_config(
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
         try:
             file_values = msgspec.toml.decode(text)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path}: {exc}") from exc
         if not isinstance(file_values, dict):
             raise ConfigError(f"config file {path} is not a table")

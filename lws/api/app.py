@@ -133,6 +133,9 @@ class WalletApi:
             raise ClientError(f"Invalid request: {exc}") from None
         except msgspec.DecodeError as exc:
             raise ClientError(f"Malformed JSON: {exc}") from None
+        except UnicodeDecodeError:
+            # msgspec raises this (not a DecodeError) for a string that is not UTF-8.
+            raise ClientError("Malformed JSON: the body is not valid UTF-8") from None
 
     def _preflight(self, request: Request, dispatch: _Dispatch) -> Response:
         headers = [("Allow", dispatch.allowed)]

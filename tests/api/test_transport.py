@@ -71,6 +71,8 @@ BAD_BODIES = [
     b"[]",
     b'{"address": 5, "view_key": "00"}',
     b"{}",
+    b'{"address": "\x804x", "view_key": "00"}',  # a string that is not UTF-8
+    b"\xff\xfe{}",
 ]
 
 

@@ -64,3 +64,6 @@ def test_unreadable_or_malformed_file(tmp_path: Path) -> None:
     bad.write_text("network = \n")
     with pytest.raises(ConfigError, match="bad.toml"):
         load_config(bad, environ={})
+    bad.write_bytes(b'network = "\x80"\n')  # not UTF-8
+    with pytest.raises(ConfigError, match="bad.toml"):
+        load_config(bad, environ={})
