@@ -51,5 +51,9 @@ class DaemonError(LwsError):
     http_status = 502
 
 
+class ScanWorkerError(LwsError):
+    """A scan worker process failed or died; the pool restarts its workers."""
+
+
 class ConfigError(LwsError):
     """The configuration is invalid; the message names the key."""

@@ -17,7 +17,7 @@ import msgspec
 import trio
 
 from lws.daemon import BlocksReply, Daemon, NetworkMismatch
-from lws.errors import DaemonError, DaemonUnavailable
+from lws.errors import DaemonError, DaemonUnavailable, ScanWorkerError
 from lws.monero.errors import MoneroFormatError
 from lws.monero.ownership import ViewKey, make_view_key
 from lws.monero.scan import CandidateSpend, ReceivedOutput, ReceivedRows, ScanTx, find_spends
@@ -74,7 +74,7 @@ class KnownInStore:
         self._reader = reader
         self._positions = positions
 
-    def get(self, key: tuple[int, int], default: Sequence[int] = ()) -> Sequence[int]:
+    def get(self, key: tuple[int, int], default: Sequence[int] = (), /) -> Sequence[int]:
         found = [
             self._positions[owner.account_id]
             for owner in self._reader.owners_of(key[0], key[1])
@@ -133,6 +133,11 @@ class Scanner:
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_S)
                     continue
+                except ScanWorkerError as exc:  # nothing was written; workers restart
+                    self._set_state("worker_failed", str(exc), logging.ERROR)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
+                    continue
                 if not progressed:
                     await self._sleep(self.poll_interval)
         finally:
@@ -169,7 +174,11 @@ class Scanner:
         scanned = await self._tip_pass(tip, top, info.height)
         if behind and not scanned:
             scanned = await self._catch_up_pass(behind, chain_next)
-        if not scanned:
+        if scanned:
+            # Scan heights moved (an account may have left and rejoined the
+            # tip since the last pool pass): the next pool pass rebuilds.
+            self._pool_seen = None
+        else:
             await self._pool_pass(tip)
         self._set_state("ok", "", logging.INFO)
         return scanned

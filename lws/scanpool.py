@@ -10,13 +10,14 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 import trio
 
 from lws.daemon import BlocksReply
-from lws.errors import DaemonError
+from lws.errors import DaemonError, ScanWorkerError
 from lws.monero.ownership import ViewKey
 from lws.monero.scan import ReceivedRows, ScanTx, find_received
 from lws.scanwork import ParsedBatch, merge_batches, parse_blocks, split_reply
@@ -92,6 +93,13 @@ class ScanPool:
         self._accounts: Sequence[ViewKey] = ()
         self._sent_version: list[int] = []
         self._version = 0
+        #: A call was abandoned (cancelled) while a worker was busy: the
+        #: workers' pipes are out of step, so they are killed and restarted.
+        self._out_of_step = False
+        #: Exchanges under way in threads (an abandoned one may still wait on
+        #: its pipe): close() lets them fail on EOF before closing the pipes.
+        self._in_flight = 0
+        self._idle = threading.Condition()
 
     def start(self) -> None:
         """Start the workers and wait until each is ready (blocking: call it in a thread)."""
@@ -110,18 +118,51 @@ class ScanPool:
             conn.recv()  # each worker says "ready" once it has imported lws
 
     def close(self) -> None:
+        """Stop the workers; a worker busy with an abandoned call is killed at once."""
+        busy = self._out_of_step
         for conn in self._conns:
             try:
                 conn.send(("stop",))
             except OSError:
                 pass
-            conn.close()
         for proc in self._procs:
+            if busy:
+                proc.kill()
             proc.join(timeout=5)
             if proc.is_alive():
                 proc.kill()
+                proc.join()
+        with self._idle:  # a dead worker's pipe gives EOF to a thread still reading it
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=5)
+        for conn in self._conns:
+            conn.close()
         self._conns.clear()
         self._procs.clear()
+        self._sent_version.clear()
+        self._out_of_step = False
+
+    def _restart(self) -> None:
+        self.close()
+        self.start()
+
+    async def _in_step(self) -> None:
+        """Restart the workers if a call was abandoned (once per public call)."""
+        if self._out_of_step:
+            await trio.to_thread.run_sync(self._restart)
+
+    async def _call(self, function: Any, *args: Any) -> Any:
+        """``function(*args)`` in a thread that a cancel abandons at once.
+
+        A scan of a large batch may take minutes; shutdown must not wait for
+        it. The abandoned batch is never written (the caller is cancelled
+        before its store write), and the workers that were computing it are
+        killed and restarted by the next public call (see _in_step).
+        """
+        try:
+            return await trio.to_thread.run_sync(function, *args, abandon_on_cancel=True)
+        except trio.Cancelled:
+            self._out_of_step = True
+            raise
 
     def set_accounts(self, accounts: Sequence[ViewKey]) -> None:
         """The accounts of the next scans; shipped to workers lazily, once."""
@@ -132,19 +173,25 @@ class ScanPool:
         accounts = self._accounts
         if not txs or not accounts:
             return [{} for _ in txs]
+        await self._in_step()
         if not self._procs or len(txs) < 2 * self.size:
-            return await trio.to_thread.run_sync(scan_inline, txs, accounts)
+            return await self._call(scan_inline, txs, accounts)  # type: ignore[no-any-return]
         slices = _split_by_outputs(txs, len(self._procs))
         results: list[ReceivedRows] = [[] for _ in slices]
 
+        errors: list[Exception] = []
+
         async def run(worker: int, part: Sequence[ScanTx]) -> None:
-            results[worker] = await trio.to_thread.run_sync(
-                self._exchange, worker, ("scan", list(part))
-            )
+            try:
+                results[worker] = await self._call(self._exchange, worker, ("scan", list(part)))
+            except ScanWorkerError as exc:  # let every worker answer
+                errors.append(exc)
 
         async with trio.open_nursery() as nursery:
             for worker, part in enumerate(slices):
                 nursery.start_soon(run, worker, part)
+        if errors:
+            raise errors[0]
         return [row for part_rows in results for row in part_rows]
 
     async def parse_and_find(self, reply: BlocksReply, start: int, end: int) -> ParsedAndFound:
@@ -155,18 +202,21 @@ class ScanPool:
         DaemonError when a block does not parse.
         """
         accounts = self._accounts
+        await self._in_step()
         if not self._procs or len(reply.blocks) < 2:
-            return await trio.to_thread.run_sync(parse_and_scan_inline, reply, accounts, start, end)
+            return await self._call(  # type: ignore[no-any-return]
+                parse_and_scan_inline, reply, accounts, start, end
+            )
         slices = split_reply(reply, len(self._procs))
         results: list[ParsedAndFound | None] = [None] * len(slices)
         errors: list[Exception] = []
 
         async def run(worker: int, part: BlocksReply) -> None:
             try:
-                results[worker] = await trio.to_thread.run_sync(
+                results[worker] = await self._call(
                     self._exchange, worker, ("parse_scan", part, (start, end))
                 )
-            except (DaemonError, RuntimeError) as exc:  # every worker still answers
+            except (DaemonError, ScanWorkerError) as exc:  # let every worker answer
                 errors.append(exc)
 
         async with trio.open_nursery() as nursery:
@@ -180,16 +230,32 @@ class ScanPool:
 
     def _exchange(self, worker: int, message: tuple[Any, ...]) -> Any:
         conn = self._conns[worker]
-        if self._sent_version[worker] != self._version:
-            conn.send(("accounts", self._accounts))
-            conn.recv()
-            self._sent_version[worker] = self._version
-        conn.send(message)
-        status, payload = conn.recv()
+        with self._idle:
+            self._in_flight += 1
+        try:
+            return self._exchange_on(conn, worker, message)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _exchange_on(
+        self, conn: multiprocessing.connection.Connection, worker: int, message: tuple[Any, ...]
+    ) -> Any:
+        try:
+            if self._sent_version[worker] != self._version:
+                conn.send(("accounts", self._accounts))
+                conn.recv()
+                self._sent_version[worker] = self._version
+            conn.send(message)
+            status, payload = conn.recv()
+        except (EOFError, OSError) as exc:  # the worker died (killed, out of memory)
+            self._out_of_step = True
+            raise ScanWorkerError(f"scan worker {worker} died: {exc!r}") from None
         if status == "daemon_error":
             raise DaemonError(payload)
         if status != "ok":
-            raise RuntimeError(f"scan worker failed: {payload}")
+            raise ScanWorkerError(f"scan worker {worker} failed: {payload}")
         return payload
 
 

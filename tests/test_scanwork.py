@@ -21,7 +21,7 @@ import pytest
 import trio
 
 from lws.daemon import BlocksReply, Daemon
-from lws.errors import DaemonError
+from lws.errors import DaemonError, ScanWorkerError
 from lws.monero.amounts import commit, commitment_mask
 from lws.monero.derivation import (
     derivation_to_scalar,
@@ -541,5 +541,54 @@ async def test_worker_reports_a_block_that_does_not_parse(base_reply: BlocksRepl
             await pool.parse_and_find(reply, 0, 10**9)
         batch, rows = await pool.parse_and_find(base_reply, 0, 10**9)  # still serving
         assert len(rows) == len(batch.txs) > 0
+    finally:
+        pool.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-thread", "worker-processes"])
+async def test_a_long_scan_is_abandoned_at_once_on_cancel(
+    base_reply: BlocksReply, accounts: list[ViewKey], workers: int
+) -> None:
+    """Shutdown does not wait for a batch: cancelling a scan that needs many
+    seconds returns at once, and the pool answers the next call correctly."""
+    txs = list(parse_blocks(base_reply).txs)
+    # Distinct view keys: every (tx, account) pair costs a full derivation.
+    many = [
+        make_view_key(scalar_reduce(keccak256(b"busy %d" % i)), ALICE.spend_public)
+        for i in range(40_000)
+    ]
+    pool = ScanPool(workers)
+    await trio.to_thread.run_sync(pool.start)
+    try:
+        pool.set_accounts(many)
+        started = time.monotonic()
+        with trio.move_on_after(0.5):
+            await pool.find_received(txs)
+            pytest.fail("the scan finished within 0.5 s: make it bigger")
+        assert time.monotonic() - started < 3.0
+        pool.set_accounts(accounts)
+        small = txs[: len(base_reply.blocks) * 4]
+        assert await pool.find_received(small) == find_received(small, accounts)
+    finally:
+        pool.close()
+
+
+async def test_a_dead_worker_is_reported_and_replaced(
+    base_reply: BlocksReply, accounts: list[ViewKey]
+) -> None:
+    """A worker killed from outside (out of memory, an operator's kill) makes
+    the call fail with ScanWorkerError; the next call restarts the workers."""
+    txs = list(parse_blocks(base_reply).txs)
+    pool = ScanPool(2)
+    await trio.to_thread.run_sync(pool.start)
+    try:
+        pool.set_accounts(accounts)
+        pool._procs[0].kill()
+        pool._procs[0].join()
+        with pytest.raises(ScanWorkerError, match="died"):
+            await pool.find_received(txs)
+        assert await pool.find_received(txs) == find_received(txs, accounts)
+        batch, rows = await pool.parse_and_find(base_reply, 0, 10**9)
+        assert rows == find_received(list(batch.txs), accounts)
     finally:
         pool.close()
