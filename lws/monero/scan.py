@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from msgspec import Struct
 
@@ -72,8 +73,11 @@ class TxScan(Struct, frozen=True, gc=False):
     spends: tuple[CandidateSpend, ...]
 
 
-#: Known outputs: (amount, global index) -> positions (in the accounts sequence) that own it.
-KnownOutputs = Mapping[tuple[int, int], Sequence[int]]
+class KnownOutputs(Protocol):
+    """(amount, global index) -> positions (in the accounts sequence) that
+    own it: a Mapping, or a lookup that reads the store on demand."""
+
+    def get(self, key: tuple[int, int], default: Sequence[int], /) -> Sequence[int]: ...
 
 
 def tx_keys(tx: Transaction, extra: TxExtra | None = None) -> TxKeys:

@@ -129,3 +129,55 @@ async def test_scanner_matches_wallet_rpc(
     assert store.query(lambda r: r.pool_spends(ids["alice"]))
     assert store.query(lambda r: r.check()) == []
     store.close()
+
+
+async def test_pool_spends_appear_after_an_import_rejoins_the_tip(
+    tmp_path: Path, scenario: Scenario, monerod: Monerod
+) -> None:
+    """An account created at the tip knows none of its old outputs, so the
+    pool pass finds no pool spend of them. After an import from height 0 it
+    catches up and rejoins the tip with the pool unchanged: the next pool pass
+    must rebuild (a memo of "same pool, same tip accounts" kept the spends out)."""
+    store = Store.open(tmp_path / "store", network="regtest")
+    height = monerod.height()
+    alice = scenario.keys["alice"]
+    alice_id = store.transact(
+        lambda w: w.add_account(
+            alice.address(),
+            view_secret=alice.view_secret,
+            spend_public=alice.spend_public,
+            view_public=alice.view_public,
+            start_height=height,
+            created=int(time.time()),
+            status=AccountStatus.ACTIVE,
+            lookahead_major=LOOKAHEAD[0],
+            lookahead_minor=LOOKAHEAD[1],
+        )
+    )
+    daemon = Daemon(monerod.url)
+    scanner = Scanner(store, daemon, network="regtest", workers=1, poll_interval=0.2)
+
+    async def at_tip_after_a_pool_pass() -> None:
+        while True:
+            record = store.query(lambda r: r.account(alice_id))
+            if record.scan_height >= height and scanner.status.state == "ok":
+                await trio.sleep(1.0)  # several polls: the pool pass has run
+                return
+            await trio.sleep(0.2)
+
+    try:
+        with trio.fail_after(300):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(scanner.run)
+                await at_tip_after_a_pool_pass()
+                assert store.query(lambda r: r.outputs(alice_id)) == []
+                assert store.query(lambda r: r.pool_spends(alice_id)) == []
+                store.transact(lambda w: w.rescan_account(alice_id, 0))
+                scanner.wake()
+                await at_tip_after_a_pool_pass()
+                nursery.cancel_scope.cancel()
+    finally:
+        await daemon.aclose()
+    assert store.query(lambda r: r.outputs(alice_id))
+    assert store.query(lambda r: r.pool_spends(alice_id)), "alice's pool spend is missing"
+    store.close()
