@@ -160,7 +160,13 @@ class _Reader:
         return self.end - self.pos
 
     def varint(self) -> int:
-        value, self.pos = decode_varint(self.data, self.pos)
+        pos = self.pos
+        if pos < self.end:
+            first = self.data[pos]
+            if first < 0x80:  # one byte (most counts and tags): no call
+                self.pos = pos + 1
+                return first
+        value, self.pos = decode_varint(self.data, pos)
         return value
 
     def byte(self) -> int:
