@@ -1,7 +1,7 @@
 # Owns what every service call is given: configuration, the store, the
 # daemon client, the decoy picker, the scanner's status and wake-up, and the
 # shared caches (account replies, monerod's fees), bundled once by the API app
-# (or the admin CLI). Must not hold request state or import Quart.
+# (or the admin CLI). Must not hold request state or import the HTTP layer.
 """The dependencies of the services, in one value."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 # RingCT output distribution (amount 0), the triangular picker for cleartext
 # (pre-RingCT) amounts, and a cache of monerod's per-block output counts.
 # Keys and commitments come from monerod's get_outs; only unlocked outputs
-# are handed out. Must not touch the store, Quart or wire types.
+# are handed out. Must not touch the store, the HTTP layer or wire types.
 """Decoys (ring members) the way monero's wallet picks them."""
 
 from __future__ import annotations
