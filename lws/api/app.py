@@ -1,7 +1,8 @@
 # Owns the wallet API as a plain handler of the HTTP/1.1 server (http1.py):
 # one dispatch over the route table doing transport only (404, 405 with
 # Allow, 415, 413 on Content-Length before reading, msgspec decode ->
-# service -> encode, a concurrency limit with 503 + Retry-After), CORS for
+# service -> encode; kept replies sent as they are, gzipped when the client
+# accepts gzip; a concurrency limit with 503 + Retry-After), CORS for
 # configured origins (credentials, preflight), and every failure routed
 # through api/errors.py. Must not hold business logic (services do) or start
 # servers (server.py does).
@@ -19,6 +20,7 @@ from lws.config import Config
 from lws.daemon import Daemon
 from lws.errors import ClientError, LwsError, PayloadTooLarge, UnsupportedMediaType
 from lws.services.context import ScannerStatusProvider, Services
+from lws.services.encoded import Encoded
 from lws.store import Store
 
 from . import openapi
@@ -29,7 +31,7 @@ from .errors import (
     not_found,
     unexpected_error_response,
 )
-from .http1 import ClientGone, HttpError, Request, Response
+from .http1 import ClientGone, HttpError, Request, Response, accepts_gzip
 from .routes import OPENAPI_PATH, ROUTES, Route
 
 #: Requests served at once; beyond it a request waits up to QUEUE_WAIT_S, then
@@ -43,6 +45,8 @@ CORS_MAX_AGE_S = 600
 
 _ENCODE = msgspec.json.Encoder().encode
 _JSON = ("Content-Type", "application/json")
+_VARY = ("Vary", "Accept-Encoding")
+_GZIP = ("Content-Encoding", "gzip")
 
 
 class _Dispatch:
@@ -120,6 +124,14 @@ class WalletApi:
             reply = await route.handler(self.services, req)
         finally:
             self.limiter.release()
+        if isinstance(reply, Encoded):
+            # A kept reply (the account reads): sent from its own buffer, and
+            # gzipped (compressed once per reply) when the client accepts it.
+            if reply.compressible and accepts_gzip(request.headers.get("accept-encoding", "")):
+                zipped = await reply.gzipped()
+                if zipped is not None:
+                    return Response(200, zipped, [_JSON, _GZIP, _VARY])
+            return Response(200, reply.body, [_JSON, _VARY])
         return Response(200, _ENCODE(reply), [_JSON])
 
     @staticmethod

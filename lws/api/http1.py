@@ -63,6 +63,11 @@ class Limits:
 RECEIVE_SIZE = 64 * 1024
 #: Largest number accepted as a Content-Length (18 digits: far past any limit).
 MAX_LENGTH_DIGITS = 18
+#: A body up to this size is sent in one piece with its head (one copy of a
+#: small body is cheaper than a second send); a larger one is sent after the
+#: head straight from its own buffer (a 700 KB get_unspent_outs reply would
+#: otherwise be copied once more per request).
+COALESCE_LIMIT = 16 * 1024
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TARGET = re.compile(rb"[\x21-\x7e]+")
@@ -142,10 +147,14 @@ class Request:
         return await self._conn.read_body(self)
 
 
+#: A response body: bytes, or any read-only buffer (e.g. memoryview) sent as is.
+Body = bytes | memoryview
+
+
 @dataclass(slots=True)
 class Response:
     status: int
-    body: bytes = b""
+    body: Body = b""
     #: Extra headers; the server adds Content-Length, Date and Connection.
     headers: list[tuple[str, str]] | None = None
 
@@ -246,6 +255,31 @@ def parse_head(head: bytes, limits: Limits) -> Request:
     )
 
 
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding value accepts gzip (RFC 9110 12.5.3):
+    ``gzip`` or ``x-gzip`` (else ``*``) with a q-value above 0."""
+    named: float | None = None
+    star: float | None = None
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        coding = coding.strip().lower()
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        if coding in ("gzip", "x-gzip"):
+            named = q if named is None else max(named, q)
+        elif coding == "*":
+            star = q
+    if named is not None:
+        return named > 0
+    return star is not None and star > 0
+
+
 _date_cache: tuple[int, str] = (0, "")
 
 
@@ -257,9 +291,8 @@ def http_date() -> str:
     return _date_cache[1]
 
 
-def encode_response(
-    response: Response, *, close: bool, keep_alive_header: bool, head: bool
-) -> bytes:
+def encode_head(response: Response, *, close: bool, keep_alive_header: bool) -> bytes:
+    """The status line and headers of ``response``, blank line included."""
     status = response.status
     lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\nDate: {http_date()}\r\n"]
     if status != 204:
@@ -271,7 +304,14 @@ def encode_response(
     if response.headers:
         lines.extend(f"{name}: {value}\r\n" for name, value in response.headers)
     lines.append("\r\n")
-    data = "".join(lines).encode("latin-1")
+    return "".join(lines).encode("latin-1")
+
+
+def encode_response(
+    response: Response, *, close: bool, keep_alive_header: bool, head: bool
+) -> bytes:
+    """Head and body of ``response`` in one bytes (for small replies and tests)."""
+    data = encode_head(response, close=close, keep_alive_header=keep_alive_header)
     return data if head else data + response.body
 
 
@@ -420,17 +460,14 @@ class _Connection:
                 keep_alive = False
         if self.server.closing:
             keep_alive = False
-        head_only = request.method == "HEAD"
-        data = encode_response(
-            response,
-            close=not keep_alive,
-            keep_alive_header=request.version == "1.0",
-            head=head_only,
+        data = encode_head(
+            response, close=not keep_alive, keep_alive_header=request.version == "1.0"
         )
+        body = b"" if request.method == "HEAD" else response.body
         if not keep_alive:
-            await self._send_and_close(data)
+            await self._send_and_close(data, body)
             return False
-        await self._send(data)
+        await self._send(data, body)
         if drain:
             with trio.move_on_after(self.limits.drain_timeout):
                 while len(self.buffer) < drain:
@@ -444,17 +481,24 @@ class _Connection:
                 return False
         return True
 
-    async def _send(self, data: bytes) -> None:
+    async def _send(self, data: bytes, body: Body = b"") -> None:
+        """Send ``data`` then ``body``: together if the body is small, else
+        the body from its own buffer (no copy)."""
+        if len(body) <= COALESCE_LIMIT:
+            data, body = data + body, b""
         with trio.move_on_after(self.limits.send_timeout) as scope:
             await self.stream.send_all(data)
+            if body:
+                await self.stream.send_all(body)
         if scope.cancelled_caught:
             raise trio.BrokenResourceError("client does not read its reply")
 
-    async def _send_and_close(self, reply: Response | bytes) -> None:
+    async def _send_and_close(self, reply: Response | bytes, body: Body = b"") -> None:
         """Send a last reply, then linger so the client can read it before the close."""
         if isinstance(reply, Response):
-            reply = encode_response(reply, close=True, keep_alive_header=False, head=False)
-        await self._send(reply)
+            body = reply.body
+            reply = encode_head(reply, close=True, keep_alive_header=False)
+        await self._send(reply, body)
         with trio.move_on_after(self.limits.linger_timeout):
             if isinstance(self.stream, trio.SocketStream):
                 await self.stream.send_eof()

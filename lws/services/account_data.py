@@ -7,7 +7,8 @@
 # after the view key matched the account's (constant time). Builds decode
 # each stored record once and reuse the encoded pieces (unspent outputs,
 # mined transactions) of records seen before, memoized by their stored bytes.
-# Replies are msgspec.Raw JSON (any msgspec encoder passes them through).
+# Replies are Encoded JSON (encoded.py): the same object on every hit, so its
+# gzip form is compressed once per cached reply.
 # Must not write to the store or know HTTP; authorization is auth.py's.
 """Balances, history and spendable outputs of an account."""
 
@@ -50,6 +51,7 @@ from . import storeio
 from .auth import FORBIDDEN_TEXT, Keys, check_credentials, visible_account
 from .chainview import chain_height, is_unlocked, iso_time, time_unlock_at
 from .context import Services
+from .encoded import Encoded, gzip_allowance
 from .fees import FeeInfo
 from .rct import FULL_ECDH_TYPES, unspent_rct
 from .replycache import CachedReply
@@ -212,8 +214,14 @@ def _heights(view: AccountView) -> dict[str, Any]:
 
 
 def _entry(view: AccountView, body: bytes, **more: Any) -> CachedReply:
+    """A cache entry whose ``extra`` is the Encoded reply served on every hit."""
     return CachedReply(
-        generation=view.generation, view_secret=view.account.view_secret, body=body, **more
+        generation=view.generation,
+        view_secret=view.account.view_secret,
+        body=body,
+        extra=Encoded(body),
+        size=len(body) + gzip_allowance(len(body)),
+        **more,
     )
 
 
@@ -241,7 +249,7 @@ def _address_info(view: AccountView, now: float) -> CachedReply:
     return _entry(view, _ENCODE(reply), valid_until=valid_until)
 
 
-async def get_address_info(svc: Services, req: AccountRequest) -> msgspec.Raw:
+async def get_address_info(svc: Services, req: AccountRequest) -> Encoded:
     """AddressInfoResponse, encoded."""
     entry = await _reply(
         svc,
@@ -250,7 +258,8 @@ async def get_address_info(svc: Services, req: AccountRequest) -> msgspec.Raw:
         req.view_key,
         lambda reader, keys, now: _address_info(_view(reader, keys), now),
     )
-    return msgspec.Raw(entry.body)
+    encoded: Encoded = entry.extra
+    return encoded
 
 
 # --- get_address_txs -----------------------------------------------------------------------
@@ -382,7 +391,7 @@ def _address_txs(view: AccountView) -> CachedReply:
     return _entry(view, _ENCODE(reply))
 
 
-async def get_address_txs(svc: Services, req: AccountRequest) -> msgspec.Raw:
+async def get_address_txs(svc: Services, req: AccountRequest) -> Encoded:
     """AddressTxsResponse, encoded."""
     entry = await _reply(
         svc,
@@ -391,7 +400,8 @@ async def get_address_txs(svc: Services, req: AccountRequest) -> msgspec.Raw:
         req.view_key,
         lambda reader, keys, now: _address_txs(_view(reader, keys)),
     )
-    return msgspec.Raw(entry.body)
+    encoded: Encoded = entry.extra
+    return encoded
 
 
 # --- get_unspent_outs ---------------------------------------------------------------------
@@ -400,18 +410,18 @@ async def get_address_txs(svc: Services, req: AccountRequest) -> msgspec.Raw:
 class _Unspent:
     """get_unspent_outs' store part, and the reply last assembled with fees."""
 
-    __slots__ = ("total", "outputs_json", "fee_info", "body")
+    __slots__ = ("total", "outputs_json", "fee_info", "encoded")
 
     def __init__(self, total: int, outputs_json: bytes) -> None:
         self.total = total
         self.outputs_json = outputs_json
         self.fee_info: FeeInfo | None = None
-        self.body = b""
+        self.encoded = Encoded(b"")
 
-    def reply(self, fee_info: FeeInfo) -> bytes:
+    def reply(self, fee_info: FeeInfo) -> Encoded:
         if fee_info is not self.fee_info:
             estimate = fee_info.estimate
-            self.body = _ENCODE(
+            body = _ENCODE(
                 UnspentOutsResponse(
                     per_byte_fee=estimate.fee,
                     fee_mask=estimate.quantization_mask,
@@ -422,8 +432,9 @@ class _Unspent:
                     fork_version=fee_info.fork.version,
                 )
             )
+            self.encoded = Encoded(body)
             self.fee_info = fee_info
-        return self.body
+        return self.encoded
 
 
 class _UnspentHead(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -524,12 +535,12 @@ def _unspent_outs(reader: Reader, keys: Keys, now: float, use_dust: bool, dust: 
         body=b"",
         valid_until=valid_until,
         extra=_Unspent(total, outputs_json),
-        # the outputs and the reply assembled from them
-        size=2 * len(outputs_json) + 512,
+        # the outputs, the reply assembled from them and its gzip form
+        size=2 * len(outputs_json) + gzip_allowance(len(outputs_json)) + 512,
     )
 
 
-async def get_unspent_outs(svc: Services, req: UnspentOutsRequest) -> msgspec.Raw:
+async def get_unspent_outs(svc: Services, req: UnspentOutsRequest) -> Encoded:
     """UnspentOutsResponse, encoded."""
     wanted = u64_of("amount", req.amount)
     dust = 0 if req.use_dust else u64_of("dust_threshold", req.dust_threshold)
@@ -543,4 +554,4 @@ async def get_unspent_outs(svc: Services, req: UnspentOutsRequest) -> msgspec.Ra
     unspent: _Unspent = entry.extra
     if unspent.total < wanted:
         raise ClientError(f"Unspent outputs total {unspent.total}, less than the amount {wanted}")
-    return msgspec.Raw(unspent.reply(await svc.fees.get()))
+    return unspent.reply(await svc.fees.get())

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lws.api.app import WalletApi, create_app
-from lws.api.http1 import Limits, Request, Response
+from lws.api.http1 import COALESCE_LIMIT, Limits, Request, Response, accepts_gzip
 from lws.api.server import ApiServer
 from lws.daemon import Daemon
 from lws.regtest import free_port
@@ -699,3 +699,42 @@ def test_fuzzed_requests_never_5xx_and_server_lives(threaded_server: int, data: 
     # not faults; 503 would be the dead test daemon, which no route here needs.
     assert all(s < 500 or s in (501, 505) for s in statuses), (data, statuses)
     assert _statuses(threaded_server, GET_VERSION) == [200]
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("gzip", True),
+        ("gzip, deflate, br, zstd", True),
+        ("GZIP", True),
+        ("x-gzip", True),
+        ("br;q=1.0, gzip;q=0.8, *;q=0.1", True),
+        ("*", True),
+        ("gzip;q=0.001", True),
+        ("", False),
+        ("identity", False),
+        ("deflate, br", False),
+        ("gzip;q=0", False),
+        ("gzip; q=0.0", False),
+        ("*;q=0", False),
+        ("gzip;q=0, *", False),  # named coding wins over *
+        ("br, *;q=0", False),
+        ("gzip;q=nonsense", False),
+    ],
+)
+def test_accept_encoding_negotiation(value: str, accepted: bool) -> None:
+    assert accepts_gzip(value) is accepted
+
+
+async def test_large_bodies_arrive_whole_over_keep_alive(fast: Api) -> None:
+    # /openapi.json is past COALESCE_LIMIT: sent after its head from its own buffer.
+    conn = await Conn.open(fast)
+    bodies = []
+    for _ in range(3):
+        await conn.send(b"GET /openapi.json HTTP/1.1\r\nHost: lws\r\n\r\n")
+        status, headers, body = await conn.response()
+        assert status == 200 and int(headers["content-length"]) == len(body)
+        bodies.append(body)
+    assert len(bodies[0]) > COALESCE_LIMIT and bodies[0] == bodies[1] == bodies[2]
+    json.loads(bodies[0])
+    await conn.aclose()

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from lws.monero.amounts import commit, decode_amount
 from lws.monero.derivation import derivation_to_scalar, generate_key_derivation
 from lws.monero.ed25519 import base_mul, hash_to_scalar
 from lws.regtest import COINBASE_UNLOCK_BLOCKS, Monerod, TestKeys, free_port
+from lws.services.encoded import MIN_GZIP_BYTES
 from lws.services.rct import unspent_rct
 from lws.store import (
     IDENTITY_MASK,
@@ -188,6 +190,40 @@ async def test_address_txs(client: Api, store: Store) -> None:
     assert spend["spent_outputs"][0]["key_image"] == (b"\x88" * 32).hex()
     pool = by_hash[POOL_OUT.tx_hash.hex()]
     assert pool["mempool"] is True and "height" not in pool and pool["timestamp"]
+
+
+async def _raw(client: Api, path: str, accept: str | None) -> tuple[httpx.Headers, bytes]:
+    """The reply's headers and its bytes as sent (not decompressed)."""
+    headers = {"Accept-Encoding": accept} if accept is not None else {}
+    request = client.http.build_request("POST", path, json=creds(ALICE), headers=headers)
+    if accept is None:
+        del request.headers["Accept-Encoding"]  # httpx adds one by default
+    response = await client.http.send(request, stream=True)
+    raw = b"".join([chunk async for chunk in response.aiter_raw()])
+    await response.aclose()
+    assert response.status_code == 200
+    return response.headers, raw
+
+
+@pytest.mark.parametrize("path", ["/get_address_info", "/get_address_txs"])
+async def test_gzip_when_accepted_plain_otherwise(client: Api, store: Store, path: str) -> None:
+    seed(store)
+    headers, plain = await _raw(client, path, None)
+    assert "content-encoding" not in headers and "Accept-Encoding" in headers["vary"]
+    big = len(plain) >= MIN_GZIP_BYTES
+    for accept in ("gzip", "gzip, deflate, br", "br;q=1.0, gzip;q=0.8, *;q=0.1", "*"):
+        headers, raw = await _raw(client, path, accept)
+        assert "Accept-Encoding" in headers["vary"]
+        if big:
+            assert headers["content-encoding"] == "gzip"
+            assert int(headers["content-length"]) == len(raw) < len(plain)
+            assert gzip.decompress(raw) == plain  # exactly the plain reply
+        else:  # too short to gain from gzip: plain
+            assert "content-encoding" not in headers and raw == plain
+    for accept in ("identity", "gzip;q=0", "deflate", "*;q=0", "", "br, *;q=0"):
+        headers, raw = await _raw(client, path, accept)
+        assert "content-encoding" not in headers and raw == plain, accept
+    assert path != "/get_address_txs" or big  # the seeded history is long enough to gzip
 
 
 async def test_unspent_outs_and_fees(store: Store, regtest_daemon: Daemon) -> None:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import gzip
 import math
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from lws.errors import ClientError, DaemonUnavailable, Forbidden
 from lws.regtest import TestKeys
 from lws.services import account_data, accounts
 from lws.services.context import ScannerStatus, Services
+from lws.services.encoded import MIN_GZIP_BYTES, Encoded
 from lws.services.fees import FeeCache
 from lws.services.replycache import CachedReply, ReplyCache
 from lws.store import (
@@ -149,8 +151,8 @@ def creds(keys: TestKeys = ALICE) -> dict[str, str]:
 UNSPENT = {"amount": "0", "mixin": 15, "use_dust": True, "dust_threshold": "0"}
 
 
-def decode(raw: msgspec.Raw) -> dict[str, Any]:
-    value: dict[str, Any] = msgspec.json.decode(bytes(raw))
+def decode(reply: Encoded) -> dict[str, Any]:
+    value: dict[str, Any] = msgspec.json.decode(reply.body)
     return value
 
 
@@ -159,7 +161,8 @@ async def test_a_repeated_read_is_served_from_the_cache(svc: Services) -> None:
     first = await account_data.get_address_info(svc, req)
     generation = svc.store.generation()
     second = await account_data.get_address_info(svc, req)
-    assert svc.replies.hits == 1 and bytes(first) == bytes(second)
+    # the same object: its gzip form (made on demand) is compressed once
+    assert svc.replies.hits == 1 and second is first
     assert svc.store.generation() == generation  # reading wrote nothing
     assert decode(second)["total_received"] == str(sum(o.amount for o in svc.store.outputs))
     # each method and parameter set has its own entry
@@ -169,6 +172,30 @@ async def test_a_repeated_read_is_served_from_the_cache(svc: Services) -> None:
         svc, UnspentOutsRequest(**creds(), **{**UNSPENT, "use_dust": False})
     )
     assert len(svc.replies) == 4
+
+
+async def test_gzip_form_is_the_reply_compressed_once(svc: Services) -> None:
+    unspent = UnspentOutsRequest(**creds(), **UNSPENT)
+    compressed = 0
+    for read in (
+        lambda: account_data.get_address_info(svc, AccountRequest(**creds())),
+        lambda: account_data.get_address_txs(svc, AccountRequest(**creds())),
+        lambda: account_data.get_unspent_outs(svc, unspent),
+    ):
+        reply = await read()
+        zipped = await reply.gzipped()
+        if len(reply.body) < MIN_GZIP_BYTES:
+            assert zipped is None  # one packet anyway
+            continue
+        assert zipped is not None and gzip.decompress(zipped) == reply.body
+        again = await read()
+        assert again is reply and await again.gzipped() is zipped
+        compressed += 1
+    assert compressed
+
+
+async def test_a_short_reply_is_not_compressed() -> None:
+    assert await Encoded(b'{"a":1}').gzipped() is None
 
 
 async def test_a_block_batch_invalidates(svc: Services, store: Any) -> None:
@@ -258,7 +285,7 @@ async def test_time_locked_output_expires_the_reply(svc: Services, store: Any) -
     )
     entry = account_data._address_info(view, now=1_900_000_000.0)
     assert entry.valid_until == 2_000_000_000 - 120
-    assert decode(msgspec.Raw(entry.body))["locked_funds"] == str(locked.amount)
+    assert decode(Encoded(entry.body))["locked_funds"] == str(locked.amount)
     assert account_data._address_info(view, now=2_100_000_000.0).valid_until == math.inf
 
 
@@ -445,7 +472,7 @@ async def test_concurrent_misses_build_once(svc: Services, monkeypatch: pytest.M
     bodies: list[bytes] = []
 
     async def ask() -> None:
-        bodies.append(bytes(await account_data.get_address_info(svc, req)))
+        bodies.append((await account_data.get_address_info(svc, req)).body)
 
     async with trio.open_nursery() as nursery:
         for _ in range(16):
