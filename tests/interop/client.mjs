@@ -17,6 +17,9 @@
 //    "priority": 1..4}
 //       get_unspent_outs -> createTransaction (get_random_outs through the
 //       callback) -> submit_raw_tx. Amounts are atomic-unit strings.
+// Optional "accept_encoding": sent as Accept-Encoding with every request, as
+// a browser adds it (Node's axios 0.21 sends none); the reply then lists
+// each path's Content-Encoding as the server sent it ("encodings").
 // Reply: {"ok": true, ...} or {"ok": false, "error", "stage", "trace"} where
 // trace lists every HTTP exchange (view keys redacted).
 import { createRequire } from 'node:module'
@@ -51,8 +54,17 @@ axios.interceptors.request.use((config) => {
   trace.push({ method: config.method, url: config.url, request: redact(config.data) })
   return config
 })
+// axios drops Content-Encoding once it has decompressed: read the raw headers.
+const contentEncoding = (response) => {
+  const raw = (response.request && response.request.res && response.request.res.rawHeaders) || []
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i].toLowerCase() === 'content-encoding') return raw[i + 1]
+  }
+  return 'identity'
+}
 axios.interceptors.response.use(
   (response) => {
+    trace[trace.length - 1].encoding = contentEncoding(response)
     trace[trace.length - 1].status = response.status
     trace[trace.length - 1].response = clip(response.data)
     return response
@@ -250,6 +262,7 @@ async function main () {
   const state = { stage: 'init' }
   try {
     const core = await loadCore()
+    if (req.accept_encoding) axios.defaults.headers.common['Accept-Encoding'] = req.accept_encoding
     const lws = new LWSClient({ url: req.url })
     const nettype = req.nettype || 'MAINNET'
     const decoded = core.decodeAddress(req.address, nettype)
@@ -264,7 +277,9 @@ async function main () {
     } else {
       throw new Error(`unknown cmd ${req.cmd}`)
     }
-    reply({ ok: true, ...result, trace: req.trace ? trace : undefined })
+    const encodings = {}
+    for (const t of trace) encodings[t.url] = t.encoding
+    reply({ ok: true, ...result, encodings, trace: req.trace ? trace : undefined })
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err)
     reply({ ok: false, error, stage: state.stage, trace })

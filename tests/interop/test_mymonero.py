@@ -234,6 +234,18 @@ def test_history_and_balance_match_wallet_rpc(chain: Chain) -> None:
         assert sorted(int(out["amount"]) for out in got["spendable"]) == sorted(amounts)
 
 
+def test_gzip_replies_as_a_browser_asks_for_them(chain: Chain) -> None:
+    """With Accept-Encoding: gzip (what a browser adds to the client's requests) the
+    account reads come gzipped and the client shows exactly what it shows without."""
+    plain = chain.client(FUNDER)
+    zipped = chain.client(FUNDER, accept_encoding="gzip, deflate, br")
+    assert set(plain["encodings"].values()) == {"identity"}  # axios 0.21 asks for none
+    for path in ("/get_address_txs", "/get_unspent_outs"):  # long replies
+        assert zipped["encodings"][path] == "gzip", zipped["encodings"]
+    for key in ("balance", "history_balance", "unlocked", "transactions", "spendable"):
+        assert zipped[key] == plain[key], key
+
+
 def test_send(chain: Chain) -> None:
     before = chain.client(PAYER)
     amount = 1_234_567_891_234
