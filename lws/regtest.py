@@ -161,8 +161,16 @@ class Monerod(_Process):
 
     name = "monerod"
 
-    def __init__(self, workdir: Path, *, keep_chain: bool = False, port: int | None = None) -> None:
-        """``port``: the RPC port (a free one if None); pass the old one to restart in place."""
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        keep_chain: bool = False,
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        """``port``: the RPC port (a free one if None); pass the old one to restart in place.
+        ``extra_args``: more monerod flags (e.g. RPC connection limits for a benchmark)."""
         super().__init__(workdir, port=port)
         argv = [
             which("monerod"),
@@ -193,6 +201,7 @@ class Monerod(_Process):
         ]
         if keep_chain:
             argv.append("--keep-fakechain")
+        argv += extra_args
         self._spawn(argv)
 
     def _ready(self) -> bool:
