@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         help="serve plain HTTP on a non-loopback address (view keys travel in clear)",
     )
     serve.add_argument("--scan-workers", type=int, help="scan processes (0: one per core)")
+    serve.add_argument(
+        "--api-workers", type=int, help="processes serving the API (1: the main process only)"
+    )
     serve.add_argument("--scan-batch-blocks", type=int, help="blocks per write transaction")
     serve.add_argument("--poll-interval", type=float, help="seconds between polls at the tip")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])

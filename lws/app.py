@@ -1,7 +1,7 @@
 # Owns composing lws at run time: opens the store and the daemon client,
-# starts the scanner and the wallet API in one root nursery (in that order,
-# each via nursery.start), and turns SIGINT/SIGTERM into one graceful
-# shutdown. Must not contain business logic or parse configuration.
+# starts the scanner, the wallet API and (api_workers > 1) the API worker
+# processes on the API's sockets in one root nursery (in that order, each via
+# nursery.start), and turns SIGINT/SIGTERM into one graceful shutdown. Must not contain business logic or parse configuration.
 """The composition root of ``lws serve``."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ async def run(
     """Serve until SIGINT/SIGTERM; ``task_status.started(API addresses)`` once listening."""
     from lws.api.app import create_app
     from lws.api.server import ApiServer, check_listeners
+    from lws.api.workers import ApiWorkers
     from lws.services.context import ScannerStatus as ApiScannerStatus
 
     if config.daemon_url is None:
@@ -64,6 +65,16 @@ async def run(
             nursery.start_soon(_watch_signals, shutdown)
             await nursery.start(scanner.run)
             bound = await nursery.start(serve_api)
+            if config.api_workers > 1:
+                workers = ApiWorkers(
+                    config,
+                    api.sockets,
+                    config.api_workers - 1,
+                    status=scanner_status,
+                    wake=scanner.wake,
+                )
+                await nursery.start(workers.run, shutdown)
+                log.info("%d API worker processes share the listeners", config.api_workers - 1)
             log.info(
                 "lws serving on %s (data in %s, daemon %s)",
                 ", ".join(bound),

@@ -23,6 +23,9 @@ DEFAULT_DATA_DIR = "~/.local/share/lws"
 DEFAULT_LISTEN = "127.0.0.1:8443"
 #: Prefix of the environment variables lws reads (LWS_DAEMON_URL, ...).
 ENV_PREFIX = "LWS_"
+#: API processes at most: each holds its own reply cache (up to 64 MiB) and
+#: its own LMDB reader slots (1,024 shared by every process of the store).
+MAX_API_WORKERS = 32
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -50,6 +53,10 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     cors_origins: tuple[str, ...] = ()
     #: Scan worker processes; 0 = one per core.
     scan_workers: int = 0
+    #: Processes serving the wallet API on the same listeners: 1 = the main
+    #: process only; N > 1 adds N - 1 API worker processes reading the same
+    #: store (the main process alone runs the scanner).
+    api_workers: int = 1
     #: Blocks scanned and committed per write transaction (monerod sends up to 1000).
     scan_batch_blocks: int = 1000
     #: Seconds between polls of monerod when at the chain tip.
@@ -63,6 +70,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             raise ConfigError("max_subaddresses must be >= 0")
         if self.scan_workers < 0:
             raise ConfigError("scan_workers must be >= 0")
+        if not 1 <= self.api_workers <= MAX_API_WORKERS:
+            raise ConfigError(f"api_workers must be between 1 and {MAX_API_WORKERS}")
         if self.scan_batch_blocks < 1:
             raise ConfigError("scan_batch_blocks must be >= 1")
         if not self.poll_interval > 0:

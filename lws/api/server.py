@@ -1,5 +1,6 @@
 # Owns serving the wallet API handler with lws's own HTTP/1.1 server
-# (http1.py) inside lws's trio nursery: listeners from config, TLS from
+# (http1.py) inside lws's trio nursery: listeners from config (or listening
+# sockets inherited from the main process, in an API worker), TLS from
 # config, the refusal of plain HTTP on a non-loopback address (view keys
 # travel in requests) unless the operator allows it, graceful shutdown on an
 # event, and task_status.started() once listening. Must not build the app
@@ -76,8 +77,13 @@ class ApiServer:
         shutdown: trio.Event | None = None,
         limits: Limits | None = None,
         graceful_timeout: float = GRACEFUL_TIMEOUT_S,
+        inherited: list[trio.socket.SocketType] | None = None,
     ) -> None:
+        """``inherited``: listening sockets to serve instead of binding ``listen``."""
         self.listen = config.listen if listen is None else listen
+        self.inherited = inherited
+        #: The listening sockets, once ``run`` has bound them (API workers share them).
+        self.sockets: list[trio.socket.SocketType] = []
         check_listeners(config, self.listen)
         self.app = app
         self.shutdown_event = shutdown if shutdown is not None else trio.Event()
@@ -100,13 +106,16 @@ class ApiServer:
         self.http = Http1Server(handler, self.limits)
         sockets: list[trio.SocketListener] = []
         try:
-            for entry in self.listen:
+            if self.inherited is not None:
+                sockets = [trio.SocketListener(sock) for sock in self.inherited]
+            for entry in self.listen if self.inherited is None else ():
                 host, port = split_listen(entry)
                 sockets += await trio.open_tcp_listeners(port, host=host)
         except BaseException:
             for socket_listener in sockets:
                 await trio.aclose_forcefully(socket_listener)
             raise
+        self.sockets = [listener.socket for listener in sockets]
         scheme = "https" if self._tls is not None else "http"
         self.bound = [_url(scheme, listener.socket.getsockname()) for listener in sockets]
         listeners: list[trio.abc.Listener[Any]] = list(sockets)

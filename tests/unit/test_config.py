@@ -41,6 +41,14 @@ def test_flags_beat_environment_beat_file(tmp_path: Path) -> None:
     assert config.cors_origins == ("https://a", "https://b")
 
 
+def test_api_workers_flag_beats_file(tmp_path: Path) -> None:
+    path = tmp_path / "lws.toml"
+    path.write_text("api_workers = 3\n")
+    assert load_config(path, {}, environ={}).api_workers == 3
+    assert load_config(path, {"api_workers": 2}, environ={}).api_workers == 2
+    assert load_config(None, {}, environ={}).api_workers == 1
+
+
 @pytest.mark.parametrize(
     ("overrides", "key"),
     [
@@ -50,6 +58,8 @@ def test_flags_beat_environment_beat_file(tmp_path: Path) -> None:
         ({"listen": ["no-port"]}, "listen"),
         ({"tls_certificate": "/x.pem"}, "tls_key"),
         ({"poll_interval": 0}, "poll_interval"),
+        ({"api_workers": 0}, "api_workers"),
+        ({"api_workers": 33}, "api_workers"),
     ],
 )
 def test_errors_name_the_key(overrides: dict[str, object], key: str) -> None:

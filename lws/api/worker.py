@@ -1,0 +1,126 @@
+# Owns one API worker process of `lws serve` with api_workers > 1: started by
+# workers.py with the main process's listening sockets as inherited
+# descriptors (their numbers in argv), its config as the first line on stdin
+# and the scanner's status as later lines; it serves the wallet API on those
+# sockets over its own store handle, daemon client and caches, says "ready"
+# and asks for scanner wake-ups with lines on its stdout (the real stdout is
+# kept for that; anything else printed goes to stderr). It stops on
+# SIGTERM/SIGINT, or when its stdin closes (the main process is gone). Must
+# not scan or run anything but the API.
+"""An API worker process: ``python -m lws.api.worker FD...``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+
+import msgspec
+import trio
+
+from lws.config import Config
+from lws.daemon import Daemon
+from lws.services.context import ScannerStatus
+from lws.store import Store
+
+from .app import create_app
+from .server import ApiServer
+
+log = logging.getLogger(__name__)
+
+#: Lines a worker writes to the main process.
+READY = b"ready\n"
+WAKE = b"wake\n"
+#: Longest line the main process sends (a config or a status).
+MAX_LINE = 64 * 1024
+
+
+class LineReader:
+    """Newline-terminated lines from a stream; b"" at end of stream."""
+
+    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
+        self.stream = stream
+        self.buffer = bytearray()
+
+    async def line(self) -> bytes:
+        while True:
+            end = self.buffer.find(b"\n")
+            if end != -1:
+                line = bytes(self.buffer[:end])
+                del self.buffer[: end + 1]
+                return line
+            if len(self.buffer) > MAX_LINE:
+                raise ValueError("line too long")
+            data = await self.stream.receive_some(MAX_LINE)
+            if not data:
+                return b""
+            self.buffer += data
+
+
+async def serve(fds: list[int]) -> None:
+    """Serve the API on the inherited listening sockets ``fds`` until told to stop."""
+    lines = LineReader(trio.lowlevel.FdStream(os.dup(0)))
+    config = msgspec.json.decode(await lines.line(), type=Config)
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format=f"%(asctime)s %(levelname)s api-worker-{os.getpid()} %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # The pipe to the main process stays ours alone: fd 1 now writes to stderr.
+    to_main = os.dup(1)
+    os.dup2(2, 1)
+    status = [ScannerStatus()]
+
+    def wake_scanner() -> None:
+        os.write(to_main, WAKE)  # a few bytes on a pipe the main process always reads
+
+    if config.daemon_url is None:
+        raise SystemExit("an API worker needs a daemon_url")
+    sockets = [trio.socket.from_stdlib_socket(socket.socket(fileno=fd)) for fd in fds]
+    store = Store.open(config.data_path / "store", network=config.network)
+    daemon = Daemon(config.daemon_url)
+    shutdown = trio.Event()
+    app = create_app(config, store, daemon, lambda: status[0], wake_scanner=wake_scanner)
+    api = ApiServer(config, app, shutdown=shutdown, inherited=sockets)
+
+    async def follow_main() -> None:
+        """Scanner status lines from the main process; its end stops this worker."""
+        while line := await lines.line():
+            status[0] = msgspec.json.decode(line, type=ScannerStatus)
+        log.info("main process gone: stopping")
+        shutdown.set()
+
+    async def watch_signals() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                shutdown.set()
+                return
+
+    try:
+        async with trio.open_nursery() as nursery:
+
+            async def run_api(*, task_status: trio.TaskStatus[list[str]]) -> None:
+                # api.run drains in-flight requests once `shutdown` is set.
+                await api.run(task_status=task_status)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch_signals)
+            nursery.start_soon(follow_main)
+            await nursery.start(run_api)
+            os.write(to_main, READY)
+    finally:
+        await daemon.aclose()
+        store.close()
+
+
+def main() -> None:
+    try:
+        trio.run(serve, [int(fd) for fd in sys.argv[1:]])
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
