@@ -5,8 +5,10 @@
 # timeouts, open connections, send timeout), the transport-level errors
 # (400, 408, 411, 413, 414, 417, 431, 501, 505, 503 at the connection cap)
 # and graceful shutdown. It hands each request to a handler and writes what
-# the handler returns. Must not know routes, JSON shapes or services (app.py
-# does); its error bodies come from api/errors.py.
+# the handler returns (a large body straight from its own buffer, after the
+# head); it also reads Accept-Encoding for the handler (accepts_gzip). Must
+# not know routes, JSON shapes or services (app.py does); its error bodies
+# come from api/errors.py.
 """A strict HTTP/1.1 server for the wallet API."""
 
 from __future__ import annotations
