@@ -70,13 +70,16 @@ _V1_SIGNATURE_SIZE = 64  # crypto::signature (c, r) per ring member
 _ZERO_HASH = bytes(32)
 
 
-class GenInput(Struct, frozen=True, gc=False):
-    """txin_gen: the coinbase input."""
+class GenInput(Struct, frozen=True, gc=False, tag=True):
+    """txin_gen: the coinbase input.
+
+    Both input types are tagged so msgspec can decode a transaction (scan
+    workers send parsed batches to the scanner as msgpack)."""
 
     height: int
 
 
-class KeyInput(Struct, frozen=True, gc=False):
+class KeyInput(Struct, frozen=True, gc=False, tag=True):
     """txin_to_key: a spend of one of ``key_offsets`` (relative, as written)."""
 
     amount: int
