@@ -22,6 +22,7 @@ from lws.monero.errors import MoneroFormatError
 from lws.monero.ownership import ViewKey, make_view_key
 from lws.monero.scan import CandidateSpend, ReceivedOutput, ReceivedRows, ScanTx, find_spends
 from lws.monero.subaddress import build_subaddress_table
+from lws.owned_filter import OwnedFilter
 from lws.scanpool import ScanPool
 from lws.scanwork import ParsedBatch, TxMeta, log_skipped, pool_tx
 from lws.store import (
@@ -68,13 +69,17 @@ class _Account(msgspec.Struct):
 
 
 class KnownInStore:
-    """``(amount, global index) -> positions`` of accounts owning it, read from the store."""
+    """``(amount, global index) -> positions`` of accounts owning it, read from
+    the store where ``owned`` (a superset of the store's outputs) says maybe."""
 
-    def __init__(self, reader: Reader, positions: Mapping[int, int]) -> None:
+    def __init__(self, reader: Reader, positions: Mapping[int, int], owned: OwnedFilter) -> None:
         self._reader = reader
         self._positions = positions
+        self._may_own = owned.may_own
 
     def get(self, key: tuple[int, int], default: Sequence[int] = (), /) -> Sequence[int]:
+        if not self._may_own(key[0], key[1]):
+            return default
         found = [
             self._positions[owner.account_id]
             for owner in self._reader.owners_of(key[0], key[1])
@@ -108,6 +113,9 @@ class Scanner:
         self._pool_seen: tuple[frozenset[bytes], frozenset[int]] | None = None
         self._progress_at = 0.0
         self._progress_blocks = 0
+        #: Built from the store on first use; the scanner is the only writer
+        #: of outputs and adds each batch's to it.
+        self._owned: OwnedFilter | None = None
 
     # --- public -------------------------------------------------------------
 
@@ -309,12 +317,14 @@ class Scanner:
             for position in [p for p in row if meta.height < participants[p].record.scan_height]:
                 del row[position]
         with self.store.read() as reader:
-            spend_rows = find_spends(txs, received, KnownInStore(reader, positions))
+            owned = self._owned_filter(reader)
+            spend_rows = find_spends(txs, received, KnownInStore(reader, positions, owned))
             batch_outputs: dict[tuple[int, int, int], OutputRecord] = {}
             for meta, row, spend_row in zip(metas, received, spend_rows, strict=True):
                 for position, found in row.items():
                     for out in found:
                         record = _output_record(meta, out)
+                        owned.add(record.index_amount, record.global_index)
                         outputs[position].append(record)
                         batch_outputs[(position, record.index_amount, record.global_index)] = record
                 for position, candidates in spend_row.items():
@@ -382,7 +392,8 @@ class Scanner:
         outputs: list[list[OutputRecord]] = [[] for _ in tip]
         spends: list[list[SpendRecord]] = [[] for _ in tip]
         with self.store.read() as reader:
-            spend_rows = find_spends(txs, received, KnownInStore(reader, positions))
+            owned = self._owned_filter(reader)
+            spend_rows = find_spends(txs, received, KnownInStore(reader, positions, owned))
             for meta, row, spend_row in zip(metas, received, spend_rows, strict=True):
                 pool_meta = msgspec.structs.replace(meta, timestamp=now, tx_index=0)
                 for position, found in row.items():
@@ -405,6 +416,11 @@ class Scanner:
         }
 
     # --- helpers --------------------------------------------------------------
+
+    def _owned_filter(self, reader: Reader) -> OwnedFilter:
+        if self._owned is None:
+            self._owned = OwnedFilter(reader.owned_ringct_indexes())
+        return self._owned
 
     def _load_accounts(self) -> list[_Account]:
         with self.store.read() as reader:

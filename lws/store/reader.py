@@ -191,6 +191,15 @@ class Reader:
             for _, v in _prefix_items(self._txn, self._t.pool_spends, s.account_key(account_id))
         ]
 
+    def owned_ringct_indexes(self) -> Iterator[int]:
+        """The global index of every stored RingCT-space output (index amount 0)."""
+        cursor = self._txn.cursor(self._t.global_index)
+        for key in cursor.iternext(keys=True, values=False):
+            index_amount, global_index, _ = s.split_gindex_key(key)
+            if index_amount != 0:
+                return  # keys sort by index amount: the rest are pre-RingCT
+            yield global_index
+
     def owners_of(self, index_amount: int, global_index: int) -> list[Owner]:
         """Accounts that own the output at (``index_amount``, ``global_index``).
 

@@ -69,6 +69,8 @@ def test_batch_stores_everything_in_chain_order(store: Store) -> None:
         assert r.owners_of(0, 69) == []
         assert r.owners_of(5_000, 69) == [Owner(a, tx_index_of(7, 1), 0)]
         assert r.owners_of(0, 72) == []
+        # The scanner's "maybe owned" filter is built from these: RingCT only.
+        assert sorted(r.owned_ringct_indexes()) == [20, 70, 71]
         assert r.check() == []
 
 
