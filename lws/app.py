@@ -1,5 +1,5 @@
 # Owns composing lws at run time: opens the store and the daemon client,
-# starts the scanner, the wallet API and (api_workers > 1) the API worker
+# starts the scanner, the wallet API and (more than one API process) the API worker
 # processes on the API's sockets in one root nursery (in that order, each via
 # nursery.start), and turns SIGINT/SIGTERM into one graceful shutdown. Must not contain business logic or parse configuration.
 """The composition root of ``lws serve``."""
@@ -65,16 +65,18 @@ async def run(
             nursery.start_soon(_watch_signals, shutdown)
             await nursery.start(scanner.run)
             bound = await nursery.start(serve_api)
-            if config.api_workers > 1:
+            if config.api_processes() > 1:
                 workers = ApiWorkers(
                     config,
                     api.sockets,
-                    config.api_workers - 1,
+                    config.api_processes() - 1,
                     status=scanner_status,
                     wake=scanner.wake,
                 )
                 await nursery.start(workers.run, shutdown)
-                log.info("%d API worker processes share the listeners", config.api_workers - 1)
+                log.info(
+                    "%d API worker processes share the listeners", config.api_processes() - 1
+                )
             log.info(
                 "lws serving on %s (data in %s, daemon %s)",
                 ", ".join(bound),

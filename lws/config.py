@@ -26,6 +26,8 @@ ENV_PREFIX = "LWS_"
 #: API processes at most: each holds its own reply cache (up to 64 MiB) and
 #: its own LMDB reader slots (1,024 shared by every process of the store).
 MAX_API_WORKERS = 32
+#: api_workers = 0 (the default) serves the API from one process per core, at most this many.
+AUTO_API_WORKERS_MAX = 4
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -53,15 +55,22 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     cors_origins: tuple[str, ...] = ()
     #: Scan worker processes; 0 = one per core.
     scan_workers: int = 0
-    #: Processes serving the wallet API on the same listeners: 1 = the main
-    #: process only; N > 1 adds N - 1 API worker processes reading the same
-    #: store (the main process alone runs the scanner).
-    api_workers: int = 1
+    #: Processes serving the wallet API on the same listeners: 0 = one per
+    #: core (at most AUTO_API_WORKERS_MAX); 1 = the main process only; N > 1
+    #: adds N - 1 API worker processes reading the same store (the main
+    #: process alone runs the scanner). See api_processes().
+    api_workers: int = 0
     #: Blocks scanned and committed per write transaction (monerod sends up to 1000).
     scan_batch_blocks: int = 1000
     #: Seconds between polls of monerod when at the chain tip.
     poll_interval: float = 2.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def api_processes(self) -> int:
+        """How many processes serve the API (api_workers with 0 resolved)."""
+        if self.api_workers:
+            return self.api_workers
+        return max(1, min(os.cpu_count() or 1, AUTO_API_WORKERS_MAX))
 
     def __post_init__(self) -> None:
         if self.max_pending_requests < 0:
@@ -70,8 +79,10 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             raise ConfigError("max_subaddresses must be >= 0")
         if self.scan_workers < 0:
             raise ConfigError("scan_workers must be >= 0")
-        if not 1 <= self.api_workers <= MAX_API_WORKERS:
-            raise ConfigError(f"api_workers must be between 1 and {MAX_API_WORKERS}")
+        if not 0 <= self.api_workers <= MAX_API_WORKERS:
+            raise ConfigError(
+                f"api_workers must be between 0 (one per core) and {MAX_API_WORKERS}"
+            )
         if self.scan_batch_blocks < 1:
             raise ConfigError("scan_batch_blocks must be >= 1")
         if not self.poll_interval > 0:

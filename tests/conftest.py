@@ -73,6 +73,8 @@ class LwsProcess:
                 "--auto-accept-import",
                 "--scan-workers",
                 "1",
+                "--api-workers",  # the default (one per core) is proven in test_api_workers
+                "1",
                 *extra,
             ],
             stdin=subprocess.DEVNULL,

@@ -70,6 +70,8 @@ def serve(
             f"127.0.0.1:{free_port()}",
             "--scan-workers",
             str(workers),
+            "--api-workers",
+            "1",
             "--scan-batch-blocks",
             str(batch_blocks),
             "--poll-interval",

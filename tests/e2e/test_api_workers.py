@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +128,20 @@ def test_a_worker_served_connection_sees_the_scanner_writes(tmp_path: Path) -> N
             conn.close()
         finally:
             lws.stop()
+
+
+def test_the_default_serves_from_one_process_per_core(tmp_path: Path, monerod: Monerod) -> None:
+    # api_workers = 0 is the configured default (tests pin 1 elsewhere):
+    # one process per core, at most 4, as conf/lws.example.toml documents.
+    expected_workers = max(1, min(os.cpu_count() or 1, 4)) - 1
+    lws = LwsProcess(tmp_path / "lws", monerod, "--api-workers", "0")
+    try:
+        deadline = time.monotonic() + 30
+        while len(_api_workers(lws.proc.pid)) < expected_workers:
+            assert time.monotonic() < deadline, "the API workers did not start"
+            time.sleep(0.1)
+        time.sleep(0.5)  # no more than that start
+        assert len(_api_workers(lws.proc.pid)) == expected_workers
+        assert lws.login(KEYS)["new_address"] in (True, False)
+    finally:
+        lws.stop()

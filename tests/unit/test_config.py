@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import msgspec
@@ -46,7 +47,10 @@ def test_api_workers_flag_beats_file(tmp_path: Path) -> None:
     path.write_text("api_workers = 3\n")
     assert load_config(path, {}, environ={}).api_workers == 3
     assert load_config(path, {"api_workers": 2}, environ={}).api_workers == 2
-    assert load_config(None, {}, environ={}).api_workers == 1
+    default = load_config(None, {}, environ={})
+    assert default.api_workers == 0
+    assert default.api_processes() == max(1, min(os.cpu_count() or 1, 4))
+    assert load_config(None, {"api_workers": 1}, environ={}).api_processes() == 1
 
 
 @pytest.mark.parametrize(
@@ -58,7 +62,7 @@ def test_api_workers_flag_beats_file(tmp_path: Path) -> None:
         ({"listen": ["no-port"]}, "listen"),
         ({"tls_certificate": "/x.pem"}, "tls_key"),
         ({"poll_interval": 0}, "poll_interval"),
-        ({"api_workers": 0}, "api_workers"),
+        ({"api_workers": -1}, "api_workers"),
         ({"api_workers": 33}, "api_workers"),
     ],
 )
