@@ -127,6 +127,10 @@ class ScanPool:
         for conn in self._conns:
             conn.recv()  # each worker says "ready" once it has imported lws
 
+    def worker_pids(self) -> list[int]:
+        """Process ids of the running workers (empty when scanning in-process)."""
+        return [int(proc.pid) for proc in self._procs]
+
     def close(self) -> None:
         """Stop the workers; a worker busy with an abandoned call is killed at once."""
         busy = self._out_of_step
