@@ -460,9 +460,13 @@ class Writer(Reader):
     def replace_pool(self, pool: Mapping[int, AccountPool]) -> frozenset[int]:
         """Replace the whole mempool view with ``pool`` (account id -> its pool
         outputs and spends). Accounts that no longer exist are skipped (a
-        deletion may race the pool refresh); their ids are returned."""
-        self._txn.drop(self._t.pool_outputs, delete=False)
-        self._txn.drop(self._t.pool_spends, delete=False)
+        deletion may race the pool refresh); their ids are returned.
+
+        Only what differs is written: a view equal to the stored one leaves
+        the transaction clean, so the store's generation (and every reply
+        cached for it) survives pool churn that concerns no account."""
+        outputs: dict[bytes, bytes] = {}
+        spends: dict[bytes, bytes] = {}
         skipped: set[int] = set()
         for account_id, entry in pool.items():
             if self.account(account_id) is None:
@@ -470,18 +474,22 @@ class Writer(Reader):
                 continue
             for out in entry.outputs:
                 _check_output(out, pool=True)
-                self._txn.put(
-                    s.pool_output_key(account_id, out.tx_hash, out.output_index),
-                    encode(out),
-                    db=self._t.pool_outputs,
-                )
+                outputs[s.pool_output_key(account_id, out.tx_hash, out.output_index)] = encode(out)
             for spend in entry.spends:
                 _check_spend(spend, pool=True)
-                self._txn.put(
-                    s.pool_spend_key(
-                        account_id, spend.tx_hash, spend.key_image, spend.source_global_index
-                    ),
-                    encode(spend),
-                    db=self._t.pool_spends,
+                key = s.pool_spend_key(
+                    account_id, spend.tx_hash, spend.key_image, spend.source_global_index
                 )
+                spends[key] = encode(spend)
+        self._make_table_hold(self._t.pool_outputs, outputs)
+        self._make_table_hold(self._t.pool_spends, spends)
         return frozenset(skipped)
+
+    def _make_table_hold(self, db: lmdb._Database, wanted: Mapping[bytes, bytes]) -> None:
+        """Make ``db`` hold exactly ``wanted``, writing only the differences."""
+        stored = dict(self._txn.cursor(db).iternext())
+        for key in stored.keys() - wanted.keys():
+            self._txn.delete(key, db=db)
+        for key, value in wanted.items():
+            if stored.get(key) != value:
+                self._txn.put(key, value, db=db)

@@ -282,6 +282,32 @@ def test_replace_pool_is_wholesale(store: Store) -> None:
         store.transact(lambda w: w.replace_pool({a: AccountPool((source,))}))
 
 
+def test_an_unchanged_pool_view_writes_nothing(store: Store) -> None:
+    a, b = store.transact(lambda w: [add_account(w, 1), add_account(w, 2)])
+    source = make_output(1, 0, 0, global_index=1)
+    store.transact(lambda w: w.add_block_batch(0, hashes(0, 2), {a: AccountBatch(0, 2, (source,))}))
+    view = {
+        a: AccountPool((make_output(None, tag="p1"),), (make_spend(None, 0, source, tag="p1"),)),
+        b: AccountPool((make_output(None, tag="p2"),)),
+    }
+    store.transact(lambda w: w.replace_pool(view))
+    written = store.generation()
+    # The same view again (the pool changed, but not for these accounts):
+    # the store, and so every reply cached for its generation, stays as is.
+    store.transact(lambda w: w.replace_pool(dict(view)))
+    store.transact(lambda w: w.replace_pool({**view, 77: AccountPool()}))
+    assert store.generation() == written
+    # One account's view changes: only that is rewritten, the rest is kept.
+    changed = {a: view[a], b: AccountPool((make_output(None, tag="p3"),))}
+    store.transact(lambda w: w.replace_pool(changed))
+    assert store.generation() != written
+    with store.read() as r:
+        assert r.pool_outputs(a) == list(view[a].outputs)
+        assert r.pool_spends(a) == list(view[a].spends)
+        assert r.pool_outputs(b) == list(changed[b].outputs)
+        assert r.check() == []
+
+
 def test_check_reports_damage(store: Store) -> None:
     a = store.transact(lambda w: add_account(w, 1))
     out = make_output(1, 0, 0, global_index=9)
