@@ -110,7 +110,13 @@ class Scanner:
         self._genesis: bytes | None = None
         self._view_keys: dict[int, tuple[Any, ViewKey]] = {}
         self._pool_cache: dict[bytes, tuple[ScanTx, TxMeta] | None] = {}
-        self._pool_seen: tuple[frozenset[bytes], frozenset[int]] | None = None
+        #: What each cached pool tx pays to each tip account (by account id),
+        #: valid for the view keys in _pool_keys: a pool pass scans only new
+        #: txs (for every tip account) and new or changed accounts (for the
+        #: txs kept), not the whole pool for every account again.
+        self._pool_rows: dict[bytes, dict[int, tuple[ReceivedOutput, ...]]] = {}
+        self._pool_keys: dict[int, ViewKey] = {}
+        self._pool_seen: tuple[frozenset[bytes], frozenset[tuple[int, int]]] | None = None
         self._progress_at = 0.0
         self._progress_blocks = 0
         #: Built from the store on first use; the scanner is the only writer
@@ -353,7 +359,9 @@ class Scanner:
 
     async def _pool_pass(self, tip: list[_Account]) -> None:
         hashes = await self.daemon.get_pool_hashes()
-        seen = (frozenset(hashes), frozenset(a.account_id for a in tip))
+        # id(view_key): a changed view key is a new object, and _pool_keys
+        # holds the old one, so the id cannot be reused.
+        seen = (frozenset(hashes), frozenset((a.account_id, id(a.view_key)) for a in tip))
         if seen == self._pool_seen:
             return
         missing = [h for h in hashes if h not in self._pool_cache]
@@ -365,20 +373,71 @@ class Scanner:
                     blob = bytes.fromhex(blob_hex)
                 except ValueError:
                     blob = b""
-                self._pool_cache[tx_hash] = pool_tx(blob, tx_hash) if blob else None
+                self._pool_cache[tx_hash] = (
+                    pool_tx(blob, tx_hash, int(time.time())) if blob else None
+                )
         current = set(hashes)
         for stale in [h for h in self._pool_cache if h not in current]:
             del self._pool_cache[stale]
         while len(self._pool_cache) > MAX_POOL_CACHE:
             self._pool_cache.pop(next(iter(self._pool_cache)))
-        entries = [self._pool_cache[h] for h in hashes if self._pool_cache.get(h) is not None]
-        txs = [entry[0] for entry in entries if entry is not None]
-        metas = [entry[1] for entry in entries if entry is not None]
-        self.pool.set_accounts([a.view_key for a in tip])
-        received = await self.pool.find_received(txs) if tip else [{} for _ in txs]
+        kept = [h for h in hashes if self._pool_cache.get(h) is not None]
+        txs: list[ScanTx] = []
+        metas: list[TxMeta] = []
+        for tx_hash in kept:
+            entry = self._pool_cache[tx_hash]
+            assert entry is not None
+            txs.append(entry[0])
+            metas.append(entry[1])
+        received = await self._pool_received(kept, txs, tip)
         pool_view = await trio.to_thread.run_sync(self._build_pool_view, txs, metas, received, tip)
         await trio.to_thread.run_sync(self.store.transact, lambda w: w.replace_pool(pool_view))
         self._pool_seen = seen
+
+    async def _pool_received(
+        self, hashes: Sequence[bytes], txs: Sequence[ScanTx], tip: Sequence[_Account]
+    ) -> ReceivedRows:
+        """find_received's rows for the pool txs ``txs`` (named by ``hashes``)
+        and the ``tip`` accounts, scanning only what _pool_rows lacks."""
+        live = {a.account_id for a in tip}
+        changed = [a for a in tip if self._pool_keys.get(a.account_id) is not a.view_key]
+        unchanged = live - {a.account_id for a in changed}
+        for rows in self._pool_rows.values():
+            for account_id in [i for i in rows if i not in unchanged]:
+                del rows[account_id]  # gone from the tip, or its view key changed
+        self._pool_keys = {i: key for i, key in self._pool_keys.items() if i in unchanged}
+        current = set(hashes)
+        for gone in [h for h in self._pool_rows if h not in current]:
+            del self._pool_rows[gone]
+        known = [i for i, tx_hash in enumerate(hashes) if tx_hash in self._pool_rows]
+        new = [i for i, tx_hash in enumerate(hashes) if tx_hash not in self._pool_rows]
+        # The txs kept, for the accounts that are new to them; then the new
+        # txs for every tip account. A cancel in between leaves both states
+        # consistent: a tx enters _pool_rows, and an account _pool_keys, only
+        # once it has been scanned.
+        await self._scan_pool_txs([hashes[i] for i in known], [txs[i] for i in known], changed)
+        self._pool_keys.update((a.account_id, a.view_key) for a in changed)
+        await self._scan_pool_txs([hashes[i] for i in new], [txs[i] for i in new], tip)
+        positions = {a.account_id: position for position, a in enumerate(tip)}
+        return [
+            {positions[i]: found for i, found in self._pool_rows[tx_hash].items()}
+            for tx_hash in hashes
+        ]
+
+    async def _scan_pool_txs(
+        self, hashes: Sequence[bytes], txs: Sequence[ScanTx], accounts: Sequence[_Account]
+    ) -> None:
+        if not hashes:
+            return
+        if accounts:
+            self.pool.set_accounts([a.view_key for a in accounts])
+            rows = await self.pool.find_received(txs)
+        else:
+            rows = [{} for _ in txs]
+        for tx_hash, row in zip(hashes, rows, strict=True):
+            found = self._pool_rows.setdefault(tx_hash, {})
+            for position, outputs in row.items():
+                found[accounts[position].account_id] = outputs
 
     def _build_pool_view(
         self,
@@ -388,17 +447,15 @@ class Scanner:
         tip: Sequence[_Account],
     ) -> dict[int, AccountPool]:
         positions = {a.account_id: i for i, a in enumerate(tip)}
-        now = int(time.time())
         outputs: list[list[OutputRecord]] = [[] for _ in tip]
         spends: list[list[SpendRecord]] = [[] for _ in tip]
         with self.store.read() as reader:
             owned = self._owned_filter(reader)
             spend_rows = find_spends(txs, received, KnownInStore(reader, positions, owned))
             for meta, row, spend_row in zip(metas, received, spend_rows, strict=True):
-                pool_meta = msgspec.structs.replace(meta, timestamp=now, tx_index=0)
                 for position, found in row.items():
                     outputs[position].extend(
-                        _output_record(pool_meta, out, pool=True) for out in found
+                        _output_record(meta, out, pool=True) for out in found
                     )
                 for position, candidates in spend_row.items():
                     account_id = tip[position].account_id
@@ -407,7 +464,7 @@ class Scanner:
                             source = _stored_output(reader, account_id, spend.amount, member)
                             if source is not None:  # a spend of a pool output has no stored source
                                 spends[position].append(
-                                    _spend_record(pool_meta, spend, source, pool=True)
+                                    _spend_record(meta, spend, source, pool=True)
                                 )
         return {
             a.account_id: AccountPool(outputs=tuple(outputs[i]), spends=tuple(spends[i]))

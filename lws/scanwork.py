@@ -183,8 +183,12 @@ def merge_batches(parts: Sequence[ParsedBatch]) -> ParsedBatch:
     )
 
 
-def pool_tx(blob: bytes, tx_hash: bytes) -> tuple[ScanTx, TxMeta] | None:
-    """A pool transaction ready to scan (no global indexes yet), or None if it does not parse."""
+def pool_tx(blob: bytes, tx_hash: bytes, seen_at: int) -> tuple[ScanTx, TxMeta] | None:
+    """A pool transaction ready to scan (no global indexes yet), or None if it does not parse.
+
+    Its timestamp is ``seen_at``, when the scanner first saw it in the pool:
+    it stays the same on every pool pass, so an unchanged pool view is an
+    unchanged store (and cached replies stay valid)."""
     try:
         tx = parse_transaction(blob)
     except MoneroFormatError as exc:
@@ -192,10 +196,10 @@ def pool_tx(blob: bytes, tx_hash: bytes) -> tuple[ScanTx, TxMeta] | None:
         return None
     meta = TxMeta(
         height=-1,
-        tx_index=-1,
+        tx_index=0,
         tx_hash=tx_hash,
         prefix_hash=tx.prefix_hash,
-        timestamp=0,
+        timestamp=seen_at,
         unlock_time=tx.unlock_time,
         coinbase=False,
         mixin=tx_mixin(tx),

@@ -181,3 +181,122 @@ async def test_pool_spends_appear_after_an_import_rejoins_the_tip(
     assert store.query(lambda r: r.outputs(alice_id))
     assert store.query(lambda r: r.pool_spends(alice_id)), "alice's pool spend is missing"
     store.close()
+
+
+async def test_a_pool_pass_that_changes_nothing_writes_nothing(
+    tmp_path: Path, scenario: Scenario, monerod: Monerod
+) -> None:
+    """Pool churn that concerns no account must not change the store: every
+    cached API reply is valid only for the store generation it was read at.
+    bob has an output in the scenario's pool tx; a second pool pass (forced
+    by an account joining at the tip, seconds later) finds the same view
+    and must leave the generation, and bob's pool output, as they were."""
+    store = Store.open(tmp_path / "store", network="regtest")
+    height = monerod.height()
+    bob_id = add_accounts(store, {"bob": scenario.keys["bob"]})["bob"]
+    daemon = Daemon(monerod.url)
+    scanner = Scanner(store, daemon, network="regtest", workers=1, poll_interval=0.2)
+
+    async def settled() -> None:
+        while True:
+            heights = store.query(lambda r: [rec.scan_height for _, rec in r.accounts()])
+            if min(heights) >= height and scanner.status.state == "ok":
+                await trio.sleep(1.5)  # several polls: the pool pass has run
+                return
+            await trio.sleep(0.2)
+
+    try:
+        with trio.fail_after(300):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(scanner.run)
+                await settled()
+                first = store.query(lambda r: r.pool_outputs(bob_id))
+                assert {o.tx_hash.hex() for o in first} == set(scenario.pool_txs)
+                dave = scenario.keys["dave"]
+                store.transact(
+                    lambda w: w.add_account(
+                        dave.address(),
+                        view_secret=dave.view_secret,
+                        spend_public=dave.spend_public,
+                        view_public=dave.view_public,
+                        start_height=height,
+                        created=int(time.time()),
+                        status=AccountStatus.ACTIVE,
+                        lookahead_major=LOOKAHEAD[0],
+                        lookahead_minor=LOOKAHEAD[1],
+                    )
+                )
+                joined = store.generation()
+                scanner.wake()
+                await settled()
+                assert store.generation() == joined
+                assert store.query(lambda r: r.pool_outputs(bob_id)) == first
+                nursery.cancel_scope.cancel()
+    finally:
+        await daemon.aclose()
+        store.close()
+
+
+async def test_pool_passes_scan_only_new_txs_and_new_accounts(
+    tmp_path: Path, scenario: Scenario, monerod: Monerod
+) -> None:
+    """The pool is scanned again on every change of monerod's pool; what each
+    tx pays to each account is kept, so a pass scans only what it has not
+    seen: an account joining the tip is scanned against the txs kept, the
+    accounts already there are not scanned again, and the joining account
+    still finds its pool outputs (carol is paid by the scenario's pool tx)."""
+    store = Store.open(tmp_path / "store", network="regtest")
+    height = monerod.height()
+    bob_id = add_accounts(store, {"bob": scenario.keys["bob"]})["bob"]
+    daemon = Daemon(monerod.url)
+    scanner = Scanner(store, daemon, network="regtest", workers=1, poll_interval=0.2)
+    pool_scans: list[tuple[int, int]] = []  # (txs, accounts) of each pool find_received
+    find_received = scanner.pool.find_received
+
+    async def counting_find_received(txs):  # type: ignore[no-untyped-def]
+        pool_scans.append((len(txs), len(scanner.pool._accounts)))
+        return await find_received(txs)
+
+    scanner.pool.find_received = counting_find_received  # type: ignore[method-assign]
+
+    async def settled() -> None:
+        while True:
+            heights = store.query(lambda r: [rec.scan_height for _, rec in r.accounts()])
+            if min(heights) >= height and scanner.status.state == "ok":
+                await trio.sleep(1.5)  # several polls: the pool pass has run
+                return
+            await trio.sleep(0.2)
+
+    pool_size = len(monerod.pool_hashes())
+    try:
+        with trio.fail_after(300):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(scanner.run)
+                await settled()
+                assert pool_scans == [(pool_size, 1)]  # bob, once
+                bob_pool = store.query(lambda r: r.pool_outputs(bob_id))
+                assert {o.tx_hash.hex() for o in bob_pool} == set(scenario.pool_txs)
+                carol = scenario.keys["carol"]
+                carol_id = store.transact(
+                    lambda w: w.add_account(
+                        carol.address(),
+                        view_secret=carol.view_secret,
+                        spend_public=carol.spend_public,
+                        view_public=carol.view_public,
+                        start_height=height,
+                        created=int(time.time()),
+                        status=AccountStatus.ACTIVE,
+                        lookahead_major=LOOKAHEAD[0],
+                        lookahead_minor=LOOKAHEAD[1],
+                    )
+                )
+                scanner.wake()
+                await settled()
+                assert pool_scans == [(pool_size, 1), (pool_size, 1)]  # then carol alone
+                carol_pool = store.query(lambda r: r.pool_outputs(carol_id))
+                assert {o.tx_hash.hex() for o in carol_pool} == set(scenario.pool_txs)
+                assert store.query(lambda r: r.pool_outputs(bob_id)) == bob_pool
+                nursery.cancel_scope.cancel()
+    finally:
+        await daemon.aclose()
+        store.close()
