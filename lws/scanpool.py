@@ -188,9 +188,11 @@ class ScanPool:
         if not txs or not accounts:
             return [{} for _ in txs]
         await self._in_step()
-        if not self._procs or len(txs) < 2 * self.size:
+        if not self._procs:
             return await self._call(scan_inline, txs, accounts)  # type: ignore[no-any-return]
-        slices = _split_by_outputs(txs, len(self._procs))
+        # Even a single pool tx goes to a worker: scanned for many accounts it
+        # would hold this process's GIL (and its API) for a long while.
+        slices = _split_by_outputs(txs, min(len(self._procs), len(txs)))
         results: list[ReceivedRows] = [[] for _ in slices]
 
         errors: list[Exception] = []

@@ -47,6 +47,7 @@ from lws.monero.tx import Transaction, parse_transaction
 from lws.monero.varint import encode_varint
 from lws.regtest import TestKeys
 from lws.scanner import Scanner
+from lws import scanpool
 from lws.scanpool import ScanPool
 from lws.scanwork import TX_INDEX_STRIDE, ParsedBatch, parse_blocks
 from lws.store import AccountStatus, Store
@@ -590,5 +591,27 @@ async def test_a_dead_worker_is_reported_and_replaced(
         assert await pool.find_received(txs) == find_received(txs, accounts)
         batch, rows = await pool.parse_and_find(base_reply, 0, 10**9)
         assert rows == find_received(list(batch.txs), accounts)
+    finally:
+        pool.close()
+
+
+async def test_a_single_pool_tx_is_scanned_in_a_worker(
+    base_reply: BlocksReply, accounts: list[ViewKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool pass often has one new tx; scanned for many accounts in the
+    scanner's process it would hold the GIL its API needs, so it goes to a
+    worker process like any other scan, with the same rows."""
+    txs = list(parse_blocks(base_reply).txs)
+    pool = ScanPool(2)
+    await trio.to_thread.run_sync(pool.start)
+    try:
+        pool.set_accounts(accounts)
+        expected = [find_received([tx], accounts) for tx in txs[:3]]
+
+        def not_here(*args: object) -> None:
+            raise AssertionError("scanned in the scanner's own process")
+
+        monkeypatch.setattr(scanpool, "scan_inline", not_here)
+        assert [await pool.find_received([tx]) for tx in txs[:3]] == expected
     finally:
         pool.close()
