@@ -42,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--scan-workers", type=int, help="scan processes (0: one per core)")
     serve.add_argument(
-        "--api-workers", type=int, help="processes serving the API (0: one per core, at most 4; 1: the main process only)"
+        "--api-workers",
+        type=int,
+        help="processes serving the API (0: one per core, at most 4; 1: the main process only)",
     )
     serve.add_argument("--scan-batch-blocks", type=int, help="blocks per write transaction")
     serve.add_argument("--poll-interval", type=float, help="seconds between polls at the tip")

@@ -74,9 +74,7 @@ async def run(
                     wake=scanner.wake,
                 )
                 await nursery.start(workers.run, shutdown)
-                log.info(
-                    "%d API worker processes share the listeners", config.api_processes() - 1
-                )
+                log.info("%d API worker processes share the listeners", config.api_processes() - 1)
             log.info(
                 "lws serving on %s (data in %s, daemon %s)",
                 ", ".join(bound),

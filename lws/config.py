@@ -80,9 +80,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         if self.scan_workers < 0:
             raise ConfigError("scan_workers must be >= 0")
         if not 0 <= self.api_workers <= MAX_API_WORKERS:
-            raise ConfigError(
-                f"api_workers must be between 0 (one per core) and {MAX_API_WORKERS}"
-            )
+            raise ConfigError(f"api_workers must be between 0 (one per core) and {MAX_API_WORKERS}")
         if self.scan_batch_blocks < 1:
             raise ConfigError("scan_batch_blocks must be >= 1")
         if not self.poll_interval > 0:

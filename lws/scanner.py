@@ -454,9 +454,7 @@ class Scanner:
             spend_rows = find_spends(txs, received, KnownInStore(reader, positions, owned))
             for meta, row, spend_row in zip(metas, received, spend_rows, strict=True):
                 for position, found in row.items():
-                    outputs[position].extend(
-                        _output_record(meta, out, pool=True) for out in found
-                    )
+                    outputs[position].extend(_output_record(meta, out, pool=True) for out in found)
                 for position, candidates in spend_row.items():
                     account_id = tip[position].account_id
                     for spend in candidates:

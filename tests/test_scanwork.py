@@ -20,6 +20,7 @@ import msgspec
 import pytest
 import trio
 
+from lws import scanpool
 from lws.daemon import BlocksReply, Daemon
 from lws.errors import DaemonError, ScanWorkerError
 from lws.monero.amounts import commit, commitment_mask
@@ -47,7 +48,6 @@ from lws.monero.tx import Transaction, parse_transaction
 from lws.monero.varint import encode_varint
 from lws.regtest import TestKeys
 from lws.scanner import Scanner
-from lws import scanpool
 from lws.scanpool import ScanPool
 from lws.scanwork import TX_INDEX_STRIDE, ParsedBatch, parse_blocks
 from lws.store import AccountStatus, Store

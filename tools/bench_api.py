@@ -2,7 +2,8 @@
 # Owns the wallet API load benchmark (issue 4 §5): a real `lws serve` over a
 # store seeded through lws.store's write API (one account with thousands of
 # outputs, on a real regtest monerod's block hashes so the scanner has nothing
-# to undo), by default with 2 API processes (--api-workers), loaded with wrk
+# to undo), with lws's default API processes (one per core) unless
+# --api-workers says otherwise, loaded with wrk
 # at 64 connections on get_address_info and get_unspent_outs, with and
 # without Accept-Encoding: gzip, and monerod's JSON-RPC get_info under the
 # same load as the yardstick. Prints headline figures last, one `name: value` a line.
@@ -272,7 +273,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="per measured endpoint")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument(
-        "--api-workers", type=int, default=2, help="lws processes serving the API (lws default 1)"
+        "--api-workers",
+        type=int,
+        default=0,
+        help="lws processes serving the API (0, lws's default: one per core, at most 4)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
