@@ -1,5 +1,6 @@
 # Owns talking to monerod: JSON-RPC, plain JSON and epee .bin calls over httpx
-# with timeouts, typed errors and the network check. Must not retry, sleep,
+# with timeouts, typed errors and the network check; large replies are
+# decoded in a worker thread, off the event loop. Must not retry, sleep,
 # store anything or parse blocks beyond the reply envelope: the scanner and
 # services decide what to do with failures and data.
 """The monerod client."""
@@ -7,17 +8,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
+import trio
 
 from lws.errors import DaemonError, DaemonUnavailable, LwsError
 from lws.monero import epee
 from lws.monero.errors import MoneroFormatError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Seconds to wait for monerod to accept a connection.
 CONNECT_TIMEOUT_S = 5.0
@@ -27,6 +30,10 @@ READ_TIMEOUT_S = 120.0
 MAX_BLOCKS_PER_REPLY = 1000
 #: monerod's restricted RPC caps get_outs at this many outputs per call.
 MAX_OUTS_PER_CALL = 5000
+#: Replies larger than this are decoded in a worker thread: a get_blocks.bin
+#: reply of tens of MB takes a second of pure-Python epee decoding, which must
+#: not stall the event loop (and the wallet API it serves).
+THREAD_DECODE_BYTES = 256 * 1024
 #: The largest reply we accept (monerod caps get_blocks.bin near 100 MB).
 MAX_REPLY_BYTES = 256 * 1024 * 1024
 
@@ -105,7 +112,7 @@ class Daemon:
         body = {"jsonrpc": "2.0", "id": "0", "method": method, "params": params or {}}
         reply = await self._post("/json_rpc", json=body)
         try:
-            data = reply.json()
+            data = await _decode(_JSON_DECODE, reply.content)
         except ValueError as exc:
             raise DaemonError(f"monerod sent malformed JSON for {method}") from exc
         if not isinstance(data, dict):
@@ -124,7 +131,7 @@ class Daemon:
         """A plain-JSON endpoint (``/get_transactions``, ``/send_raw_transaction``...)."""
         reply = await self._post(path, json=body or {})
         try:
-            data = reply.json()
+            data = await _decode(_JSON_DECODE, reply.content)
         except ValueError as exc:
             raise DaemonError(f"monerod sent malformed JSON for {path}") from exc
         if not isinstance(data, dict):
@@ -134,7 +141,7 @@ class Daemon:
     async def call_bin(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         reply = await self._post(path, content=epee.dumps(body))
         try:
-            data = epee.loads(reply.content)
+            data = await _decode(epee.loads, reply.content)
         except MoneroFormatError as exc:
             raise DaemonError(f"monerod sent a malformed epee body for {path}: {exc}") from exc
         _check_status(path, data)
@@ -177,6 +184,8 @@ class Daemon:
             },
         )
         try:
+            if len(reply.get("blocks", ())) > THREAD_DECODE_BLOCKS:
+                return await trio.to_thread.run_sync(_blocks_reply, reply)
             return _blocks_reply(reply)
         except (KeyError, TypeError, ValueError) as exc:
             raise DaemonError(f"monerod get_blocks.bin reply is malformed: {exc}") from exc
@@ -311,6 +320,18 @@ def _check_status(what: str, data: dict[str, Any]) -> None:
         if status == "BUSY":
             raise DaemonUnavailable(f"monerod is busy ({what})")
         raise DaemonError(f"monerod {what}: {status}")
+
+
+_JSON_DECODE = msgspec.json.Decoder().decode
+#: get_blocks.bin replies with more blocks than this are converted in a thread too.
+THREAD_DECODE_BLOCKS = 100
+
+
+async def _decode(decode: Callable[[bytes], T], content: bytes) -> T:
+    """``decode(content)``, in a worker thread when ``content`` is large."""
+    if len(content) > THREAD_DECODE_BYTES:
+        return await trio.to_thread.run_sync(decode, content)
+    return decode(content)
 
 
 def _blocks_reply(reply: dict[str, Any]) -> BlocksReply:
