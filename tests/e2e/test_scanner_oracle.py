@@ -25,7 +25,11 @@ LOOKAHEAD = (50, 200)
 
 
 def add_accounts(
-    store: Store, keys: dict[str, TestKeys], *, lookahead: tuple[int, int] = LOOKAHEAD
+    store: Store,
+    keys: dict[str, TestKeys],
+    *,
+    lookahead: tuple[int, int] = LOOKAHEAD,
+    start_height: int = 0,
 ) -> dict[str, int]:
     def write(writer):  # type: ignore[no-untyped-def]
         return {
@@ -34,7 +38,7 @@ def add_accounts(
                 view_secret=key.view_secret,
                 spend_public=key.spend_public,
                 view_public=key.view_public,
-                start_height=0,
+                start_height=start_height,
                 created=int(time.time()),
                 status=AccountStatus.ACTIVE,
                 lookahead_major=lookahead[0],
@@ -141,19 +145,7 @@ async def test_pool_spends_appear_after_an_import_rejoins_the_tip(
     store = Store.open(tmp_path / "store", network="regtest")
     height = monerod.height()
     alice = scenario.keys["alice"]
-    alice_id = store.transact(
-        lambda w: w.add_account(
-            alice.address(),
-            view_secret=alice.view_secret,
-            spend_public=alice.spend_public,
-            view_public=alice.view_public,
-            start_height=height,
-            created=int(time.time()),
-            status=AccountStatus.ACTIVE,
-            lookahead_major=LOOKAHEAD[0],
-            lookahead_minor=LOOKAHEAD[1],
-        )
-    )
+    alice_id = add_accounts(store, {"alice": alice}, start_height=height)["alice"]
     daemon = Daemon(monerod.url)
     scanner = Scanner(store, daemon, network="regtest", workers=1, poll_interval=0.2)
 
@@ -212,20 +204,7 @@ async def test_a_pool_pass_that_changes_nothing_writes_nothing(
                 await settled()
                 first = store.query(lambda r: r.pool_outputs(bob_id))
                 assert {o.tx_hash.hex() for o in first} == set(scenario.pool_txs)
-                dave = scenario.keys["dave"]
-                store.transact(
-                    lambda w: w.add_account(
-                        dave.address(),
-                        view_secret=dave.view_secret,
-                        spend_public=dave.spend_public,
-                        view_public=dave.view_public,
-                        start_height=height,
-                        created=int(time.time()),
-                        status=AccountStatus.ACTIVE,
-                        lookahead_major=LOOKAHEAD[0],
-                        lookahead_minor=LOOKAHEAD[1],
-                    )
-                )
+                add_accounts(store, {"dave": scenario.keys["dave"]}, start_height=height)
                 joined = store.generation()
                 scanner.wake()
                 await settled()
@@ -276,20 +255,9 @@ async def test_pool_passes_scan_only_new_txs_and_new_accounts(
                 assert pool_scans == [(pool_size, 1)]  # bob, once
                 bob_pool = store.query(lambda r: r.pool_outputs(bob_id))
                 assert {o.tx_hash.hex() for o in bob_pool} == set(scenario.pool_txs)
-                carol = scenario.keys["carol"]
-                carol_id = store.transact(
-                    lambda w: w.add_account(
-                        carol.address(),
-                        view_secret=carol.view_secret,
-                        spend_public=carol.spend_public,
-                        view_public=carol.view_public,
-                        start_height=height,
-                        created=int(time.time()),
-                        status=AccountStatus.ACTIVE,
-                        lookahead_major=LOOKAHEAD[0],
-                        lookahead_minor=LOOKAHEAD[1],
-                    )
-                )
+                carol_id = add_accounts(
+                    store, {"carol": scenario.keys["carol"]}, start_height=height
+                )["carol"]
                 scanner.wake()
                 await settled()
                 assert pool_scans == [(pool_size, 1), (pool_size, 1)]  # then carol alone
