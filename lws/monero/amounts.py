@@ -14,7 +14,20 @@ from __future__ import annotations
 
 from nacl import bindings as _sodium
 
-from .ed25519 import IDENTITY, L, base_mul, hash_to_scalar, int_to_scalar, scalar_to_int
+from .ed25519 import (
+    D,
+    ExtendedPoint,
+    L,
+    P,
+    base_mul,
+    batch_invert,
+    decode_point,
+    encode_point,
+    hash_to_scalar,
+    int_to_scalar,
+    point_add,
+    scalar_to_int,
+)
 from .errors import MoneroFormatError
 from .hashing import keccak256
 
@@ -48,11 +61,65 @@ _AMOUNT_DOMAIN = b"amount"
 _MASK_DOMAIN = b"commitment_mask"
 
 
+#: A multiple of H ready for a mixed addition: (y + x, y - x, 2 d x y).
+_NielsPoint = tuple[int, int, int]
+#: Amounts are added up from their bytes: window i, byte b -> b * 256**i * H.
+_AMOUNT_WINDOWS = 8
+
+
+def _amount_table() -> tuple[tuple[_NielsPoint, ...], ...]:
+    """Every ``b * 256**i * H`` (i < 8, 0 < b < 256; entry 0 unused), affine."""
+    base = decode_point(H)
+    assert base is not None
+    multiples: list[ExtendedPoint] = []
+    for _ in range(_AMOUNT_WINDOWS):
+        acc = base
+        for _ in range(255):
+            multiples.append(acc)
+            acc = point_add(acc, base)
+        base = acc  # 256 times the window's base: the next window's
+    inverses = batch_invert([z for _, _, z, _ in multiples])
+    table: list[tuple[_NielsPoint, ...]] = []
+    for window in range(_AMOUNT_WINDOWS):
+        row: list[_NielsPoint] = [(1, 1, 0)]  # the identity, never looked up
+        for (x, y, _, _), z_inverse in zip(
+            multiples[window * 255 : (window + 1) * 255],
+            inverses[window * 255 : (window + 1) * 255],
+            strict=True,
+        ):
+            x = x * z_inverse % P
+            y = y * z_inverse % P
+            row.append(((y + x) % P, (y - x) % P, 2 * D * x * y % P))
+        table.append(tuple(row))
+    return tuple(table)
+
+
+_AMOUNT_TABLE = _amount_table()
+
+
 def _amount_h(amount: int) -> bytes:
-    """amount * H; libsodium refuses a zero result, which is the identity."""
-    if amount == 0:
-        return IDENTITY
-    return bytes(_sodium.crypto_scalarmult_ed25519_noclamp(amount.to_bytes(32, "little"), H))
+    """amount * H for a uint64 amount: at most 8 table additions.
+
+    A third of the cost of libsodium's variable-base multiplication (which
+    also re-checks H's order each time); the commitment check of every
+    found output pays it.
+    """
+    x, y, z, t = 0, 1, 1, 0  # the identity, extended coordinates
+    for row in _AMOUNT_TABLE:
+        byte = amount & 0xFF
+        if byte:
+            # Mixed addition (a = -1) with an affine (y + x, y - x, 2dxy) point.
+            y_plus_x, y_minus_x, xy2d = row[byte]
+            a = (y - x) * y_minus_x % P
+            b = (y + x) * y_plus_x % P
+            c = t * xy2d % P
+            d = 2 * z
+            e, f, g, h = b - a, d - c, d + c, b + a
+            x, y, z, t = e * f % P, g * h % P, f * g % P, e * h % P
+        amount >>= 8
+        if not amount:
+            break
+    return encode_point((x, y, z, t))
 
 
 def commit(amount: int, mask: bytes) -> bytes:

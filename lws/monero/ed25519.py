@@ -99,6 +99,24 @@ def encode_point(point: ExtendedPoint) -> bytes:
     return (y | ((x & 1) << 255)).to_bytes(32, "little")
 
 
+def batch_invert(values: list[int]) -> list[int]:
+    """Montgomery's trick: every ``1/v mod p`` for one field inversion (no v may be 0)."""
+    count = len(values)
+    if count == 0:
+        return []
+    prefix = [0] * count
+    acc = 1
+    for i, value in enumerate(values):
+        prefix[i] = acc
+        acc = acc * value % P
+    inverse = pow(acc, -1, P)
+    out = [0] * count
+    for i in range(count - 1, -1, -1):
+        out[i] = inverse * prefix[i] % P
+        inverse = inverse * values[i] % P
+    return out
+
+
 def point_add(p1: ExtendedPoint, p2: ExtendedPoint) -> ExtendedPoint:
     """Complete twisted Edwards addition (a = -1), extended coordinates."""
     x1, y1, z1, t1 = p1

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from monero.keccak import keccak_256
 from nacl.bindings import (
     crypto_core_ed25519_add,
@@ -243,6 +245,24 @@ def test_commit_against_libsodium() -> None:
             zero_commit(bad)
     with pytest.raises(MoneroFormatError):
         commit(1, mask[:31])
+
+
+# commit() adds amount * H up from a table, one byte of the amount at a
+# time: every byte position, its extremes, carries between windows, and any
+# uint64 must give libsodium's own amount * H.
+_WINDOW_EDGES = [value << (8 * window) for window in range(8) for value in (1, 0x80, 0xFF)]
+
+
+@pytest.mark.parametrize("amount", [*_WINDOW_EDGES, 0x0101010101010101, 2**64 - 1])
+def test_commit_table_matches_libsodium_at_every_byte(amount: int) -> None:
+    mask = _hs(b"window mask")
+    assert commit(amount, mask) == _libsodium_commit(amount, mask)
+
+
+@given(st.integers(min_value=1, max_value=2**64 - 1))
+def test_commit_matches_libsodium_for_any_amount(amount: int) -> None:
+    mask = _hs(b"any mask")
+    assert commit(amount, mask) == _libsodium_commit(amount, mask)
 
 
 @pytest.mark.parametrize("vector", DATA["payment_ids"], ids=lambda v: v["txid"][:8])
