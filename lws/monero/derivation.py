@@ -56,6 +56,7 @@ __all__ = [
     "derive_view_tag",
     "effective_view_scalar",
     "generate_key_derivation",
+    "monero_accepts_encoding",
     "mul8_public_key",
     "scalarmult_torsion_free",
 ]
@@ -157,7 +158,7 @@ def derive_view_tag(derivation: bytes, output_index: int) -> int:
 _Y_MASK = (1 << 255) - 1
 
 
-def _monero_accepts_encoding(encoded: bytes) -> bool:
+def monero_accepts_encoding(encoded: bytes) -> bool:
     """The checks ``ge_frombytes_vartime`` makes that libsodium's decoder does not.
 
     monero also refuses a ``y`` that is not below ``p`` and the encoding of
@@ -178,7 +179,7 @@ def _offset_point(encoded: bytes, scalar: bytes, subtract: bool) -> bytes | None
     One libsodium call (no Python square root): the cheap canonical checks
     above plus libsodium's curve check equal ``ge_frombytes_vartime``.
     """
-    if len(encoded) != KEY_SIZE or not _monero_accepts_encoding(encoded):
+    if len(encoded) != KEY_SIZE or not monero_accepts_encoding(encoded):
         return None
     s_g = base_mul(scalar)
     try:

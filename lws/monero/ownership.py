@@ -70,10 +70,11 @@ from .derivation import (
     derive_view_tag,
     effective_view_scalar,
     generate_key_derivation,
+    monero_accepts_encoding,
     mul8_public_key,
     scalarmult_torsion_free,
 )
-from .ed25519 import IDENTITY, L, P, base_mul, scalar_reduce
+from .ed25519 import IDENTITY, L, P, base_mul, batch_invert, scalar_reduce
 from .errors import MoneroFormatError
 from .hashing import keccak256, keccak_256
 from .varint import encode_varint
@@ -183,6 +184,7 @@ def _exact_scan(
     account: ViewKey,
     derive: Callable[[bytes], bytes],
     may_match: Callable[[bytes, int, bytes, int | None], bool] | None = None,
+    subaddress_key: Callable[[bytes, bytes, int], bytes | None] = derive_subaddress_public_key,
 ) -> list[OwnedOutput]:
     """wallet2's scan of one transaction for one account, given exact derivations.
 
@@ -190,6 +192,8 @@ def _exact_scan(
     identity fallback for keys that do not decode. ``may_match(R, index,
     output key, view tag)``, when given, must be True whenever ``R`` can
     derive that output; sources it rules out are not derived.
+    ``subaddress_key`` must compute what ``derive_subaddress_public_key``
+    does (the fast path passes a memo of the filter's own results).
     """
     mains = tx.tx_pubkeys
     if not mains:
@@ -208,7 +212,7 @@ def _exact_scan(
             derivation = derive(source)
             if view_tag is not None and derive_view_tag(derivation, index) != view_tag:
                 continue
-            spend_key = derive_subaddress_public_key(output_key, derivation, index)
+            spend_key = subaddress_key(output_key, derivation, index)
             if spend_key is None:
                 break  # the output key does not decode: nothing can own it
             subaddress = spend_keys.get(spend_key)
@@ -268,24 +272,6 @@ _keccak: Callable[[bytes], _Hash] = keccak_256
 _TABLE_SIZE = 256
 _VARINTS = tuple(encode_varint(i) for i in range(_TABLE_SIZE))
 _IDENTITY_VIEW_TAGS = tuple(derive_view_tag(IDENTITY, i) for i in range(_TABLE_SIZE))
-
-
-def _batch_invert(values: list[int]) -> list[int]:
-    """Montgomery's trick: every ``1/v mod p`` for one field inversion."""
-    count = len(values)
-    if count == 0:
-        return []
-    prefix = [0] * count
-    acc = 1
-    for i, value in enumerate(values):
-        prefix[i] = acc
-        acc = acc * value % P
-    inverse = pow(acc, -1, P)
-    out = [0] * count
-    for i in range(count - 1, -1, -1):
-        out[i] = inverse * prefix[i] % P
-        inverse = inverse * values[i] % P
-    return out
 
 
 def _spend_key_for(output_key: bytes, derivation: bytes, varint: bytes) -> bytes | None:
@@ -371,7 +357,7 @@ def find_owned_outputs(
             groups.extend((slot, outputs, varints) for slot in slots[:n_mains])
         plans.append((groups, identity_keys))
     n_slots = len(slot_keys)
-    u_inverses = _batch_invert(denominators)
+    u_inverses = batch_invert(denominators)
     u_values = [
         (num * inv % P).to_bytes(KEY_SIZE, "little")
         for num, inv in zip(numerators, u_inverses, strict=True)
@@ -428,7 +414,7 @@ def find_owned_outputs(
     #    derivation.  The identity derivation is left out: it is checked
     #    per output for every account at once below.
     empty: tuple[bytes, ...] = ()
-    inverses = _batch_invert([u + 1 if u else 1 for u in ladder_u])
+    inverses = batch_invert([u + 1 if u else 1 for u in ladder_u])
     candidates: list[list[tuple[bytes, ...]]] = []
     salt = VIEW_TAG_SALT
     salt_bits = int.from_bytes(salt, "little")
@@ -458,6 +444,25 @@ def find_owned_outputs(
 
     # 4. Filter each (tx, account) pair; re-scan exactly the rare pairs
     #    where a candidate passes the view tag and the spend-key lookup.
+    #    A spend key (a base multiplication and a subtraction) is computed
+    #    once per (output, derivation): the exact re-scan of a hit asks for
+    #    the very ones its filter computed.
+    spend_key_memo: dict[tuple[bytes, bytes, bytes], bytes | None] = {}
+
+    def spend_key_of(output_key: bytes, derivation: bytes, varint: bytes) -> bytes | None:
+        memo_key = (output_key, derivation, varint)
+        if memo_key in spend_key_memo:
+            return spend_key_memo[memo_key]
+        spend_key = spend_key_memo[memo_key] = _spend_key_for(output_key, derivation, varint)
+        return spend_key
+
+    def subaddress_key(output_key: bytes, derivation: bytes, index: int) -> bytes | None:
+        # derive_subaddress_public_key: monero's decoding rules, then the memo.
+        if len(output_key) != KEY_SIZE or not monero_accepts_encoding(output_key):
+            return None
+        varint = _VARINTS[index] if index < _TABLE_SIZE else encode_varint(index)
+        return spend_key_of(output_key, derivation, varint)
+
     digest = _keccak
     for position, row in enumerate(candidates):
         spend_keys = accounts[position].spend_keys
@@ -480,12 +485,16 @@ def find_owned_outputs(
                             digest(first + varint).digest()[0] == view_tag
                             or digest(second + varint).digest()[0] == view_tag
                         ):
-                            if _lookup_hit(pair, output_key, view_tag, varint, spend_keys):
+                            if _lookup_hit(
+                                pair, output_key, view_tag, varint, spend_keys, spend_key_of
+                            ):
                                 suspect = True
                                 break
                 elif pair:
                     for (output_key, view_tag), varint in zip(group_outputs, varints, strict=False):
-                        if _lookup_hit(pair, output_key, view_tag, varint, spend_keys):
+                        if _lookup_hit(
+                            pair, output_key, view_tag, varint, spend_keys, spend_key_of
+                        ):
                             suspect = True
                             break
             if suspect:
@@ -510,11 +519,16 @@ def find_owned_outputs(
                         return True  # exact already
                     varint = _VARINTS[index] if index < _TABLE_SIZE else encode_varint(index)
                     return _lookup_hit(
-                        (*pair, _IDENTITY_CANDIDATE), output_key, view_tag, varint, spend_keys
+                        (*pair, _IDENTITY_CANDIDATE),
+                        output_key,
+                        view_tag,
+                        varint,
+                        spend_keys,
+                        spend_key_of,
                     )
 
                 results[tx_position][position] = _exact_scan(
-                    txs[tx_position], accounts[position], derive, may_match
+                    txs[tx_position], accounts[position], derive, may_match, subaddress_key
                 )
     return results
 
@@ -547,13 +561,14 @@ def _lookup_hit(
     view_tag: int | None,
     varint: bytes,
     spend_keys: Mapping[bytes, SubaddressIndex],
+    spend_key_of: Callable[[bytes, bytes, bytes], bytes | None] = _spend_key_for,
 ) -> bool:
     """Whether a candidate passes the view tag and ``P - Hs(D || i) G`` is a spend key."""
     if len(output_key) != KEY_SIZE:
         return False  # cannot decode: nobody owns it
     for prefixed in prefixed_candidates:
         if view_tag is None or _keccak(prefixed + varint).digest()[0] == view_tag:
-            spend_key = _spend_key_for(output_key, prefixed[8:], varint)
+            spend_key = spend_key_of(output_key, prefixed[8:], varint)
             if spend_key is not None and spend_key in spend_keys:
                 return True
     return False
