@@ -172,6 +172,30 @@ class _Reader:
         value, self.pos = decode_varint(self.data, pos)
         return value
 
+    def varints(self, count: int) -> tuple[int, ...]:
+        """``count`` varints (ring key offsets): one and two bytes inline."""
+        data = self.data
+        pos = self.pos
+        end = self.end
+        values: list[int] = []
+        append = values.append
+        for _ in range(count):
+            if pos + 1 < end:
+                first = data[pos]
+                if first < 0x80:
+                    append(first)
+                    pos += 1
+                    continue
+                second = data[pos + 1]
+                if 0 < second < 0x80:  # a final 0 group would be non-canonical
+                    append(first & 0x7F | second << 7)
+                    pos += 2
+                    continue
+            value, pos = decode_varint(data, pos)
+            append(value)
+        self.pos = pos
+        return tuple(values)
+
     def byte(self) -> int:
         if self.pos >= self.end:
             raise MoneroFormatError("truncated: expected a byte")
@@ -204,7 +228,7 @@ def _read_input(r: _Reader) -> GenInput | KeyInput:
     if tag == TXIN_TO_KEY:
         amount = r.varint()
         n = r.count("key offsets", MAX_KEY_OFFSETS, 1)
-        offsets = tuple(r.varint() for _ in range(n))
+        offsets = r.varints(n)
         return KeyInput(amount=amount, key_offsets=offsets, key_image=r.take(_KEY))
     if tag in (TXIN_TO_SCRIPT, TXIN_TO_SCRIPTHASH):
         raise MoneroFormatError(f"unsupported input type 0x{tag:02x} (script inputs)")

@@ -20,10 +20,12 @@ from lws.monero.tx import (
     GenInput,
     KeyInput,
     TxOut,
+    _Reader,
     absolute_key_offsets,
     parse_transaction,
     transaction_hash,
 )
+from lws.monero.varint import decode_varint
 from lws.monero.varint import encode_varint as v
 
 DATA = Path(__file__).parent / "data"
@@ -439,3 +441,36 @@ def test_fuzz_mutated_real_blobs(seed: bytes, edits: list[tuple[str, int, bytes]
         else:
             del blob[i : i + len(data)]
     _parse_or_format_error(bytes(blob))
+
+
+# Ring key offsets are read by a loop that decodes one- and two-byte varints
+# inline; any byte string must read exactly as varint.decode_varint reads it,
+# errors (truncation, a non-canonical final 0 group, > 64 bits) included.
+@given(st.binary(max_size=40), st.integers(min_value=0, max_value=12))
+def test_inline_key_offset_varints_read_like_decode_varint(data: bytes, count: int) -> None:
+    expected: list[int] = []
+    pos = 0
+    expected_error = False
+    try:
+        for _ in range(count):
+            value, pos = decode_varint(data, pos)
+            expected.append(value)
+    except MoneroFormatError:
+        expected_error = True
+    reader = _Reader(data)
+    if expected_error:
+        with pytest.raises(MoneroFormatError):
+            reader.varints(count)
+    else:
+        assert reader.varints(count) == tuple(expected)
+        assert reader.pos == pos
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [b"\x80\x00", b"\xff\x00", b"\x80", b"\xff", b"\xff" * 10 + b"\x01"],
+    ids=["non-canonical-0", "non-canonical-127", "truncated", "truncated-high", "too-long"],
+)
+def test_inline_key_offset_varints_refuse_what_monero_refuses(encoded: bytes) -> None:
+    with pytest.raises(MoneroFormatError):
+        _Reader(b"\x05" + encoded).varints(2)
