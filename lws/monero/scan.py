@@ -195,9 +195,14 @@ def _candidate_spends(
             continue
         ring = ring_members(txin.key_offsets)
         owners: dict[int, list[int]] = {}
+        amount = txin.amount
         for member in ring:
-            key = (txin.amount, member)
-            for position in (*known.get(key, ()), *found_here.get(key, ())):
+            key = (amount, member)
+            known_owners = known.get(key, ())
+            owners_here = found_here.get(key, ())
+            if not known_owners and not owners_here:
+                continue  # nearly every ring member: a decoy nobody here owns
+            for position in (*known_owners, *owners_here):
                 owners.setdefault(position, []).append(member)
         for position, members in owners.items():
             by_account.setdefault(position, []).append(
