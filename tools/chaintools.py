@@ -695,6 +695,7 @@ def time_wallet_rpc_refresh(
     workdir: Path | None = None,
     log: Log = _quiet,
     repeats: int = 1,
+    between: Callable[[], None] | None = None,
 ) -> RefreshTiming:
     """Restore a view-only wallet for ``label`` (restore height 0) in a fresh
     monero-wallet-rpc and time its refresh from the genesis block to the tip.
@@ -705,6 +706,10 @@ def time_wallet_rpc_refresh(
     is therefore ``rescan_blockchain`` (soft): it forgets every block and
     output and refreshes from the restore height, which is exactly the scan
     a new view-only wallet does, without the one-off table build.
+
+    ``between``, when given, runs after each rescan (wallet-rpc idle): a
+    benchmark interleaves its own runs with wallet-rpc's, so a drift in this
+    VM's speed hits both figures alike.
     """
     with contextlib.ExitStack() as stack:
         if workdir is None:
@@ -723,6 +728,8 @@ def time_wallet_rpc_refresh(
             started = time.perf_counter()
             wallet.rpc("rescan_blockchain", hard=False)
             runs.append(time.perf_counter() - started)
+            if between is not None:
+                between()
         seconds = statistics.median(runs)
         height = int(wallet.rpc("get_height")["height"])
         if height != tip:
