@@ -98,13 +98,17 @@ class Scanner:
         workers: int = 0,
         poll_interval: float = 2.0,
         batch_blocks: int = MAX_BATCH_BLOCKS,
+        pool: ScanPool | None = None,
     ) -> None:
         self.store = store
         self.daemon = daemon
         self.network = network
         self.poll_interval = poll_interval
         self.batch_blocks = max(1, batch_blocks)
-        self.pool = ScanPool(workers)
+        #: A pool passed in (``workers`` is then ignored) stays the caller's:
+        #: run() starts it if need be and leaves it running when it ends.
+        self.pool = pool if pool is not None else ScanPool(workers)
+        self._owns_pool = pool is None
         self.status = ScannerStatus()
         self._wakeup = trio.Event()
         self._genesis: bytes | None = None
@@ -155,8 +159,9 @@ class Scanner:
                 if not progressed:
                     await self._sleep(self.poll_interval)
         finally:
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self.pool.close)
+            if self._owns_pool:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(self.pool.close)
 
     async def step(self) -> bool:
         """One round: tip pass, catch-up pass, pool. True if blocks were scanned."""
