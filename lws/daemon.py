@@ -83,11 +83,19 @@ class BlocksReply(msgspec.Struct, frozen=True):
 class Daemon:
     """One monerod endpoint. Create inside a trio task; ``aclose`` when done."""
 
-    def __init__(self, url: str, *, timeout: float = READ_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = READ_TIMEOUT_S,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """``transport`` replaces the network (tests answer with a mock)."""
         self.url = url.rstrip("/")
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT_S),
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+            transport=transport,
         )
 
     async def aclose(self) -> None:
@@ -139,13 +147,24 @@ class Daemon:
         return data
 
     async def call_bin(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call_bin(path, body, _as_is)
+
+    async def _call_bin(
+        self, path: str, body: dict[str, Any], convert: Callable[[dict[str, Any]], T]
+    ) -> T:
+        """An epee call whose reply is decoded, checked and ``convert``-ed in
+        one go: in one worker thread when the reply is large."""
         reply = await self._post(path, content=epee.dumps(body))
-        try:
-            data = await _decode(epee.loads, reply.content)
-        except MoneroFormatError as exc:
-            raise DaemonError(f"monerod sent a malformed epee body for {path}: {exc}") from exc
-        _check_status(path, data)
-        return data
+
+        def decode(content: bytes) -> T:
+            try:
+                data = epee.loads(content)
+            except MoneroFormatError as exc:
+                raise DaemonError(f"monerod sent a malformed epee body for {path}: {exc}") from exc
+            _check_status(path, data)
+            return convert(data)
+
+        return await _decode(decode, reply.content)
 
     # --- typed calls -------------------------------------------------------
 
@@ -174,7 +193,7 @@ class Daemon:
         caller otherwise); with ``start_height`` 0 monerod finds the fork
         point itself.
         """
-        reply = await self.call_bin(
+        return await self._call_bin(
             "/get_blocks.bin",
             {
                 "block_ids": b"".join(block_ids),
@@ -182,13 +201,8 @@ class Daemon:
                 "prune": True,
                 "no_miner_tx": False,
             },
+            _checked_blocks_reply,
         )
-        try:
-            if len(reply.get("blocks", ())) > THREAD_DECODE_BLOCKS:
-                return await trio.to_thread.run_sync(_blocks_reply, reply)
-            return _blocks_reply(reply)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DaemonError(f"monerod get_blocks.bin reply is malformed: {exc}") from exc
 
     async def get_height(self) -> tuple[int, str]:
         data = await self.call("/get_height")
@@ -323,8 +337,6 @@ def _check_status(what: str, data: dict[str, Any]) -> None:
 
 
 _JSON_DECODE = msgspec.json.Decoder().decode
-#: get_blocks.bin replies with more blocks than this are converted in a thread too.
-THREAD_DECODE_BLOCKS = 100
 
 
 async def _decode(decode: Callable[[bytes], T], content: bytes) -> T:
@@ -332,6 +344,17 @@ async def _decode(decode: Callable[[bytes], T], content: bytes) -> T:
     if len(content) > THREAD_DECODE_BYTES:
         return await trio.to_thread.run_sync(decode, content)
     return decode(content)
+
+
+def _as_is(data: dict[str, Any]) -> dict[str, Any]:
+    return data
+
+
+def _checked_blocks_reply(reply: dict[str, Any]) -> BlocksReply:
+    try:
+        return _blocks_reply(reply)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DaemonError(f"monerod get_blocks.bin reply is malformed: {exc}") from exc
 
 
 def _blocks_reply(reply: dict[str, Any]) -> BlocksReply:

@@ -16,11 +16,10 @@ from lws.monero import epee
 
 
 def _daemon_answering(body: bytes) -> Daemon:
-    client = Daemon("http://monerod.test")
-    client._client = httpx.AsyncClient(
-        transport=httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    return Daemon(
+        "http://monerod.test",
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, content=body)),
     )
-    return client
 
 
 def _blocks_body(blocks: int, blob_size: int) -> bytes:
@@ -57,7 +56,8 @@ async def test_blocks_replies_decode_alike_small_or_large(
     assert reply.start_height == 5 and reply.current_height == 5 + blocks
     assert reply.blocks == [(bytes([i % 256]) * blob_size, []) for i in range(blocks)]
     assert reply.output_indices == [[[i]] for i in range(blocks)]
-    assert bool(threads) == (blocks == 300)  # only the large one left the event loop
+    # Only the large one left the event loop, for one hop: decoded and converted there.
+    assert len(threads) == (1 if blocks == 300 else 0)
 
 
 @pytest.mark.parametrize("size", [10, THREAD_DECODE_BYTES * 2], ids=["small", "large"])
@@ -89,3 +89,31 @@ async def test_a_large_json_reply_decodes() -> None:
     finally:
         await client.aclose()
     assert result["distributions"][0]["distribution"] == distribution
+
+
+@pytest.mark.parametrize("blocks", [3, 300], ids=["small", "large"])
+async def test_a_blocks_reply_of_the_wrong_shape_is_a_daemon_error(blocks: int) -> None:
+    """Valid epee, but a block entry without its blob, or fewer index lists
+    than blocks: a DaemonError (the scanner backs off), on or off the loop."""
+    filler = bytes(2_000)
+    without_blob = epee.dumps(
+        {
+            "status": "OK",
+            "blocks": [{"txs": [filler]} for _ in range(blocks)],
+            "output_indices": [{"indices": []} for _ in range(blocks)],
+        }
+    )
+    short_indices = epee.dumps(
+        {
+            "status": "OK",
+            "blocks": [{"block": filler} for _ in range(blocks)],
+            "output_indices": [{"indices": []} for _ in range(blocks - 1)],
+        }
+    )
+    for body in (without_blob, short_indices):
+        client = _daemon_answering(body)
+        try:
+            with pytest.raises(DaemonError, match="get_blocks.bin reply is malformed"):
+                await client.get_blocks([bytes(32)])
+        finally:
+            await client.aclose()
