@@ -13,6 +13,7 @@ import trio
 
 from lws.config import load_config
 from lws.errors import LwsError
+from lws.gc_tuning import tune_for_long_running
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,15 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     # One line per monerod request is noise at info level.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    if config.daemon_url is None:
+        from lws.playground import run_playground as entry
+    else:
+        from lws.app import run as entry
+    tune_for_long_running()  # after the imports: they are frozen with the rest
     try:
-        if config.daemon_url is None:
-            from lws.playground import run_playground
-
-            trio.run(run_playground, config)
-        else:
-            from lws.app import run
-
-            trio.run(run, config)
+        trio.run(entry, config)
     except LwsError as exc:
         print(f"lws: {exc}", file=sys.stderr)
         return 1

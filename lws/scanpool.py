@@ -21,6 +21,7 @@ import trio
 
 from lws.daemon import BlocksReply
 from lws.errors import DaemonError, ScanWorkerError
+from lws.gc_tuning import tune_for_long_running
 from lws.monero.ownership import ViewKey
 from lws.monero.scan import ReceivedRows, ScanTx, find_received
 from lws.scanwork import ParsedBatch, merge_batches, parse_blocks, split_reply
@@ -65,6 +66,7 @@ def parse_and_scan_inline(
 
 def _worker_main(conn: multiprocessing.connection.Connection) -> None:
     accounts: Sequence[ViewKey] = ()
+    tune_for_long_running()
     conn.send(("ready", None))  # imports done: the first scan is not slowed by them
     while True:
         try:

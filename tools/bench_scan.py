@@ -24,6 +24,7 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lws.daemon import Daemon  # noqa: E402
+from lws.gc_tuning import tune_for_long_running  # noqa: E402
 from lws.regtest import TestKeys  # noqa: E402
 from lws.scanner import Scanner  # noqa: E402
 from lws.scanpool import ScanPool  # noqa: E402
@@ -143,6 +144,7 @@ def main() -> None:
         help="comma-separated account counts to scan (default %(default)s)",
     )
     args = parser.parse_args()
+    tune_for_long_running()  # as `lws serve` does for its processes
     cores = args.workers
     results: dict[str, str] = {}
     with open_bench_chain(log=print) as (daemon, manifest):

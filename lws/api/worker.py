@@ -22,6 +22,7 @@ import trio
 
 from lws.config import Config
 from lws.daemon import Daemon
+from lws.gc_tuning import tune_for_long_running
 from lws.services.context import ScannerStatus
 from lws.store import Store
 
@@ -116,6 +117,7 @@ async def serve(fds: list[int]) -> None:
 
 
 def main() -> None:
+    tune_for_long_running()
     try:
         trio.run(serve, [int(fd) for fd in sys.argv[1:]])
     except KeyboardInterrupt:
