@@ -190,20 +190,26 @@ def _candidate_spends(
     found_here: Mapping[tuple[int, int], Sequence[int]],
 ) -> dict[int, list[CandidateSpend]]:
     by_account: dict[int, list[CandidateSpend]] = {}
+    known_get = known.get
+    here_get = found_here.get
     for input_index, txin in enumerate(tx.inputs):
         if not isinstance(txin, KeyInput):
             continue
-        ring = ring_members(txin.key_offsets)
         owners: dict[int, list[int]] = {}
         amount = txin.amount
-        for member in ring:
+        member = 0
+        for offset in txin.key_offsets:
+            member += offset
             key = (amount, member)
-            known_owners = known.get(key, ())
-            owners_here = found_here.get(key, ())
+            known_owners = known_get(key, ())
+            owners_here = here_get(key, ())
             if not known_owners and not owners_here:
                 continue  # nearly every ring member: a decoy nobody here owns
             for position in (*known_owners, *owners_here):
                 owners.setdefault(position, []).append(member)
+        if not owners:
+            continue
+        ring = ring_members(txin.key_offsets)
         for position, members in owners.items():
             by_account.setdefault(position, []).append(
                 CandidateSpend(
