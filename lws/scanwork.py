@@ -26,14 +26,14 @@ log = logging.getLogger(__name__)
 TX_INDEX_STRIDE = 1 << 16
 
 
-class BlockMeta(Struct, frozen=True, gc=False):
+class BlockMeta(Struct, frozen=True, array_like=True, gc=False):
     height: int
     hash: bytes
     prev_hash: bytes
     timestamp: int
 
 
-class TxMeta(Struct, frozen=True, gc=False):
+class TxMeta(Struct, frozen=True, array_like=True, gc=False):
     """What the store keeps about a transaction an account is part of."""
 
     height: int
@@ -48,7 +48,7 @@ class TxMeta(Struct, frozen=True, gc=False):
     fee: int
 
 
-class ParsedBatch(Struct, frozen=True):
+class ParsedBatch(Struct, frozen=True, array_like=True):
     start_height: int
     blocks: tuple[BlockMeta, ...]
     txs: tuple[ScanTx, ...]

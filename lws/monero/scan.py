@@ -25,7 +25,7 @@ IDENTITY_MASK = (1).to_bytes(32, "little")
 COMPACT_ECDH_TYPES = frozenset({4, 5, 6})
 
 
-class ScanTx(Struct, frozen=True):
+class ScanTx(Struct, frozen=True, array_like=True):
     """One transaction to scan, with what the daemon tells about it."""
 
     tx: Transaction
@@ -35,7 +35,7 @@ class ScanTx(Struct, frozen=True):
     global_indexes: tuple[int, ...]
 
 
-class ReceivedOutput(Struct, frozen=True, gc=False):
+class ReceivedOutput(Struct, frozen=True, array_like=True, gc=False):
     output_index: int
     global_index: int
     amount: int

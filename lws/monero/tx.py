@@ -70,7 +70,7 @@ _V1_SIGNATURE_SIZE = 64  # crypto::signature (c, r) per ring member
 _ZERO_HASH = bytes(32)
 
 
-class GenInput(Struct, frozen=True, gc=False, tag=True):
+class GenInput(Struct, frozen=True, array_like=True, gc=False, tag=True):
     """txin_gen: the coinbase input.
 
     Both input types are tagged so msgspec can decode a transaction (scan
@@ -79,7 +79,7 @@ class GenInput(Struct, frozen=True, gc=False, tag=True):
     height: int
 
 
-class KeyInput(Struct, frozen=True, gc=False, tag=True):
+class KeyInput(Struct, frozen=True, array_like=True, gc=False, tag=True):
     """txin_to_key: a spend of one of ``key_offsets`` (relative, as written)."""
 
     amount: int
@@ -87,7 +87,7 @@ class KeyInput(Struct, frozen=True, gc=False, tag=True):
     key_image: bytes
 
 
-class TxOut(Struct, frozen=True, gc=False):
+class TxOut(Struct, frozen=True, array_like=True, gc=False):
     """An output: txout_to_key (``view_tag`` None) or txout_to_tagged_key."""
 
     amount: int
@@ -95,7 +95,7 @@ class TxOut(Struct, frozen=True, gc=False):
     view_tag: int | None
 
 
-class EcdhInfo(Struct, frozen=True, gc=False):
+class EcdhInfo(Struct, frozen=True, array_like=True, gc=False):
     """Encrypted amount.  Types 1-3: 32-byte mask and amount; 4-6: mask
     ``b""`` and an 8-byte amount."""
 
@@ -103,7 +103,7 @@ class EcdhInfo(Struct, frozen=True, gc=False):
     amount: bytes
 
 
-class RctBase(Struct, frozen=True, gc=False):
+class RctBase(Struct, frozen=True, array_like=True, gc=False):
     """The RingCT base (``rctSigBase`` as serialized)."""
 
     type: int
@@ -115,7 +115,7 @@ class RctBase(Struct, frozen=True, gc=False):
     pseudo_outs: tuple[bytes, ...]
 
 
-class Transaction(Struct, frozen=True):
+class Transaction(Struct, frozen=True, array_like=True):
     """A parsed transaction (prefix, RingCT base and the hashes of its parts)."""
 
     version: int
