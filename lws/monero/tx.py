@@ -235,15 +235,45 @@ def _read_input(r: _Reader) -> GenInput | KeyInput:
     raise MoneroFormatError(f"unknown input type 0x{tag:02x}")
 
 
-def _read_output(r: _Reader) -> TxOut:
-    amount = r.varint()
-    tag = r.byte()
-    if tag == TXOUT_TO_KEY:
-        return TxOut(amount=amount, key=r.take(_KEY), view_tag=None)
-    if tag == TXOUT_TO_TAGGED_KEY:
-        key = r.take(_KEY)
-        return TxOut(amount=amount, key=key, view_tag=r.byte())
-    raise MoneroFormatError(f"unsupported output type 0x{tag:02x}")
+def _read_outputs(r: _Reader, count: int) -> tuple[TxOut, ...]:
+    """``count`` outputs (amount varint, target tag, key, view tag if tagged), inline."""
+    data = r.data
+    pos = r.pos
+    end = r.end
+    outputs: list[TxOut] = []
+    append = outputs.append
+    for _ in range(count):
+        if pos < end and data[pos] < 0x80:  # RingCT outputs: amount 0
+            amount = data[pos]
+            pos += 1
+        else:
+            amount, pos = decode_varint(data, pos)
+        if pos >= end:
+            raise MoneroFormatError("truncated: expected a byte")
+        tag = data[pos]
+        pos += 1
+        if tag == TXOUT_TO_TAGGED_KEY:
+            if pos + _KEY + 1 > end:
+                raise MoneroFormatError("truncated: expected a tagged output key")
+            append(TxOut(amount=amount, key=data[pos : pos + _KEY], view_tag=data[pos + _KEY]))
+            pos += _KEY + 1
+        elif tag == TXOUT_TO_KEY:
+            if pos + _KEY > end:
+                raise MoneroFormatError(f"truncated: expected {_KEY} bytes")
+            append(TxOut(amount=amount, key=data[pos : pos + _KEY], view_tag=None))
+            pos += _KEY
+        else:
+            raise MoneroFormatError(f"unsupported output type 0x{tag:02x}")
+    r.pos = pos
+    return tuple(outputs)
+
+
+def _slices(r: _Reader, count: int, size: int) -> tuple[bytes, ...]:
+    """``count`` consecutive ``size``-byte fields (the caller checked they fit)."""
+    data = r.data
+    start = r.pos
+    r.pos = start + count * size
+    return tuple(data[at : at + size] for at in range(start, r.pos, size))
 
 
 def _read_rct_base(r: _Reader, n_inputs: int, n_outputs: int) -> RctBase:
@@ -258,16 +288,20 @@ def _read_rct_base(r: _Reader, n_inputs: int, n_outputs: int) -> RctBase:
     if rct_type == RCT_TYPE_SIMPLE:
         if n_inputs * _KEY > r.left():
             raise MoneroFormatError("pseudoOuts exceed the bytes left")
-        pseudo_outs = tuple(r.take(_KEY) for _ in range(n_inputs))
+        pseudo_outs = _slices(r, n_inputs, _KEY)
     compact = rct_type in RCT_COMPACT_ECDH_TYPES
     ecdh_size = _EIGHT if compact else 2 * _KEY
     if n_outputs * (ecdh_size + _KEY) > r.left():
         raise MoneroFormatError("ecdhInfo/outPk exceed the bytes left")
     if compact:
-        ecdh = tuple(EcdhInfo(mask=b"", amount=r.take(_EIGHT)) for _ in range(n_outputs))
+        ecdh = tuple(EcdhInfo(mask=b"", amount=amount) for amount in _slices(r, n_outputs, _EIGHT))
     else:
-        ecdh = tuple(EcdhInfo(mask=r.take(_KEY), amount=r.take(_KEY)) for _ in range(n_outputs))
-    out_pk = tuple(r.take(_KEY) for _ in range(n_outputs))
+        halves = _slices(r, 2 * n_outputs, _KEY)
+        ecdh = tuple(
+            EcdhInfo(mask=mask, amount=amount)
+            for mask, amount in zip(halves[0::2], halves[1::2], strict=True)
+        )
+    out_pk = _slices(r, n_outputs, _KEY)
     return RctBase(type=rct_type, fee=fee, ecdh=ecdh, out_pk=out_pk, pseudo_outs=pseudo_outs)
 
 
@@ -291,7 +325,7 @@ def _read_transaction(data: bytes, start: int, *, embedded: bool) -> tuple[Trans
         raise MoneroFormatError("transaction without inputs")
     inputs = tuple(_read_input(r) for _ in range(n_in))
     n_out = r.count("outputs", MAX_OUTPUTS, _MIN_OUTPUT_SIZE)
-    outputs = tuple(_read_output(r) for _ in range(n_out))
+    outputs = _read_outputs(r, n_out)
     extra_size = r.varint()
     if extra_size > r.left():  # extra is bounded by the blob that carries it
         raise MoneroFormatError("extra size exceeds the bytes left")
