@@ -45,6 +45,7 @@ async def run_playground(config: Config) -> None:
             daemon_url=daemon.url,
             network="regtest",
             auto_accept_creation=True,
+            auto_accept_import=True,
             data_dir=str(workdir / "lws"),
         )
         async with trio.open_nursery() as nursery:
@@ -64,14 +65,18 @@ async def run_playground(config: Config) -> None:
 
 
 async def _create_demo_account(url: str, demo: TestKeys) -> None:
-    body = {
-        "address": demo.address(),
-        "view_key": demo.view_secret.hex(),
-        "create_account": True,
-        "generated_locally": False,
-    }
+    """Log the demo wallet in, then import it from genesis: a login starts
+    an account at the chain's tip, past the blocks that funded it."""
+    credentials = {"address": demo.address(), "view_key": demo.view_secret.hex()}
     async with httpx.AsyncClient(timeout=30) as client:
-        reply = await client.post(f"{url}/login", json=body)
+        reply = await client.post(
+            f"{url}/login",
+            json={**credentials, "create_account": True, "generated_locally": False},
+        )
+        reply.raise_for_status()
+        reply = await client.post(
+            f"{url}/import_wallet_request", json={**credentials, "from_height": 0}
+        )
         reply.raise_for_status()
 
 
