@@ -274,6 +274,11 @@ _VARINTS = tuple(encode_varint(i) for i in range(_TABLE_SIZE))
 _IDENTITY_VIEW_TAGS = tuple(derive_view_tag(IDENTITY, i) for i in range(_TABLE_SIZE))
 
 
+def _varint_of(index: int) -> bytes:
+    """``varint(index)``, from the table for the usual small indexes."""
+    return _VARINTS[index] if index < _TABLE_SIZE else encode_varint(index)
+
+
 def _spend_key_for(output_key: bytes, derivation: bytes, varint: bytes) -> bytes | None:
     """``P - Hs(D || i) G`` by libsodium, which accepts every point monero does (and more)."""
     scalar = scalar_reduce(keccak256(derivation + varint))
@@ -460,7 +465,7 @@ def find_owned_outputs(
         # derive_subaddress_public_key: monero's decoding rules, then the memo.
         if len(output_key) != KEY_SIZE or not monero_accepts_encoding(output_key):
             return None
-        varint = _VARINTS[index] if index < _TABLE_SIZE else encode_varint(index)
+        varint = _varint_of(index)
         return spend_key_of(output_key, derivation, varint)
 
     digest = _keccak
@@ -517,7 +522,7 @@ def find_owned_outputs(
                     pair = row[slot_of[key]]
                     if len(pair) != 2:
                         return True  # exact already
-                    varint = _VARINTS[index] if index < _TABLE_SIZE else encode_varint(index)
+                    varint = _varint_of(index)
                     return _lookup_hit(
                         (*pair, _IDENTITY_CANDIDATE),
                         output_key,
