@@ -225,47 +225,63 @@ def U8(value: int) -> Typed:
 
 
 class _Reader:
-    """One pass over one body; positions are passed and returned explicitly."""
+    """One pass over one body; positions are passed and returned explicitly.
 
-    __slots__ = ("buf", "end", "items_left")
+    The body is held as ``bytes``: indexing and slicing bytes is what the hot
+    loops do most, and both are cheaper on bytes than on a memoryview.  The
+    one-byte size (every count and length below 64) is read inline.
+    """
 
-    def __init__(self, buf: memoryview, max_items: int) -> None:
+    __slots__ = ("buf", "end", "items_left", "names")
+
+    def __init__(self, buf: bytes, max_items: int) -> None:
         self.buf = buf
         self.end = len(buf)
         self.items_left = max_items
+        #: Raw entry name -> its str: a reply repeats a handful of names.
+        self.names: dict[bytes, str] = {}
 
     def size(self, pos: int) -> tuple[int, int]:
         buf = self.buf
         if pos >= self.end:
             raise MoneroFormatError("epee: truncated size")
-        mark = buf[pos] & _SIZE_MARK_MASK
+        first = buf[pos]
+        mark = first & _SIZE_MARK_MASK
         if mark == 0:
-            return buf[pos] >> 2, pos + 1
+            return first >> 2, pos + 1
         width = 1 << mark
         if pos + width > self.end:
             raise MoneroFormatError("epee: truncated size")
-        if mark == 1:
-            raw = _S_U16.unpack_from(buf, pos)[0]
-        elif mark == 2:
-            raw = _S_U32.unpack_from(buf, pos)[0]
-        else:
-            raw = _S_U64.unpack_from(buf, pos)[0]
-        return raw >> 2, pos + width
+        return int.from_bytes(buf[pos : pos + width], "little") >> 2, pos + width
 
     def take_items(self, n: int) -> None:
         self.items_left -= n
         if self.items_left < 0:
             raise MoneroFormatError("epee: too many objects, strings and entries")
 
+    def name(self, raw: bytes) -> str:
+        try:
+            name = self.names[raw] = str(raw, "utf-8")
+        except UnicodeDecodeError:
+            raise MoneroFormatError("epee: entry name is not UTF-8") from None
+        return name
+
     def section(self, pos: int, depth: int) -> tuple[dict[str, EpeeValue], int]:
         if depth > MAX_DEPTH:
             raise MoneroFormatError(f"epee: nested deeper than {MAX_DEPTH}")
-        count, pos = self.size(pos)
-        if count > (self.end - pos) // MIN_ENTRY_BYTES:
-            raise MoneroFormatError(f"epee: section claims {count} entries, too few bytes left")
-        self.take_items(count)
         buf = self.buf
         end = self.end
+        if pos < end and not buf[pos] & _SIZE_MARK_MASK:
+            count = buf[pos] >> 2
+            pos += 1
+        else:
+            count, pos = self.size(pos)
+        if count > (end - pos) // MIN_ENTRY_BYTES:
+            raise MoneroFormatError(f"epee: section claims {count} entries, too few bytes left")
+        self.items_left -= count
+        if self.items_left < 0:
+            raise MoneroFormatError("epee: too many objects, strings and entries")
+        names = self.names
         out: dict[str, EpeeValue] = {}
         for _ in range(count):
             if pos >= end:
@@ -277,15 +293,20 @@ class _Reader:
             stop = pos + name_len
             if stop + 1 > end:  # the name and the tag byte
                 raise MoneroFormatError("epee: truncated entry")
-            try:
-                name = str(buf[pos:stop], "utf-8")
-            except UnicodeDecodeError:
-                raise MoneroFormatError("epee: entry name is not UTF-8") from None
+            raw_name = buf[pos:stop]
+            name = names.get(raw_name)
+            if name is None:
+                name = self.name(raw_name)
             if name in out:
                 raise MoneroFormatError(f"epee: duplicate entry name {name!r}")
             tag = buf[stop]
             pos = stop + 1
-            if tag & FLAG_ARRAY:
+            if tag == TYPE_STRING:
+                self.items_left -= 1
+                if self.items_left < 0:
+                    raise MoneroFormatError("epee: too many objects, strings and entries")
+                out[name], pos = self.string(pos)
+            elif tag & FLAG_ARRAY:
                 out[name], pos = self.array(tag & ~FLAG_ARRAY, pos, depth + 1)
             elif tag == TYPE_ARRAY:
                 # monerod's reader: a plain array tag is followed by the real
@@ -320,11 +341,16 @@ class _Reader:
         raise MoneroFormatError(f"epee: unknown type tag {tag:#x}")
 
     def string(self, pos: int) -> tuple[bytes, int]:
-        n, pos = self.size(pos)
+        buf = self.buf
+        if pos < self.end and not buf[pos] & _SIZE_MARK_MASK:
+            n = buf[pos] >> 2
+            pos += 1
+        else:
+            n, pos = self.size(pos)
         stop = pos + n
         if stop > self.end:
             raise MoneroFormatError(f"epee: string of {n} bytes, fewer left")
-        return bytes(self.buf[pos:stop]), stop
+        return buf[pos:stop], stop
 
     def array(self, elem: int, pos: int, depth: int) -> tuple[list[EpeeValue], int]:
         if depth > MAX_DEPTH:
@@ -371,9 +397,7 @@ def loads(
     not exactly one well-formed body, or that holds more than ``max_items``
     objects, strings and section entries (see :data:`MAX_ITEMS`).
     """
-    if isinstance(data, memoryview) and not (data.c_contiguous and data.format == "B"):
-        data = data.tobytes()
-    buf = memoryview(data)
+    buf = data if isinstance(data, bytes) else bytes(data)
     if len(buf) < len(HEADER):
         raise MoneroFormatError("epee: shorter than the header")
     if buf[: len(HEADER)] != HEADER:
