@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 #: 2**24 bits (2 MiB): under 1% of lookups pass in vain while fewer than
 #: ~170,000 owned outputs share it.
@@ -40,3 +40,10 @@ class OwnedFilter:
             return True
         bit = global_index & _MASK
         return bool(self._bits[bit >> 3] >> (bit & 7) & 1)
+
+    def maybe_owned(self, index_amount: int, global_indexes: Sequence[int]) -> list[int]:
+        """The indexes (of one amount space) that ``may_own`` says maybe to, in order."""
+        if index_amount != 0:
+            return list(global_indexes)
+        bits = self._bits
+        return [i for i in global_indexes if i >= 0 and bits[(i & _MASK) >> 3] >> (i & 7) & 1]

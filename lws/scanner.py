@@ -69,23 +69,25 @@ class _Account(msgspec.Struct):
 
 
 class KnownInStore:
-    """``(amount, global index) -> positions`` of accounts owning it, read from
+    """Owners (positions among the batch's accounts) of ring members, read from
     the store where ``owned`` (a superset of the store's outputs) says maybe."""
 
     def __init__(self, reader: Reader, positions: Mapping[int, int], owned: OwnedFilter) -> None:
         self._reader = reader
         self._positions = positions
-        self._may_own = owned.may_own
+        self._maybe_owned = owned.maybe_owned
 
-    def get(self, key: tuple[int, int], default: Sequence[int] = (), /) -> Sequence[int]:
-        if not self._may_own(key[0], key[1]):
-            return default
-        found = [
-            self._positions[owner.account_id]
-            for owner in self._reader.owners_of(key[0], key[1])
-            if owner.account_id in self._positions
-        ]
-        return found or default
+    def owners_among(self, amount: int, members: Sequence[int], /) -> Mapping[int, Sequence[int]]:
+        found: dict[int, Sequence[int]] = {}
+        for member in self._maybe_owned(amount, members):
+            owners = [
+                self._positions[owner.account_id]
+                for owner in self._reader.owners_of(amount, member)
+                if owner.account_id in self._positions
+            ]
+            if owners:
+                found[member] = owners
+        return found
 
 
 class Scanner:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import accumulate
 from typing import Protocol
 
 from msgspec import Struct
@@ -74,10 +75,34 @@ class TxScan(Struct, frozen=True, gc=False):
 
 
 class KnownOutputs(Protocol):
-    """(amount, global index) -> positions (in the accounts sequence) that
-    own it: a Mapping, or a lookup that reads the store on demand."""
+    """The outputs the accounts owned before a batch, asked one ring at a time."""
 
-    def get(self, key: tuple[int, int], default: Sequence[int], /) -> Sequence[int]: ...
+    def owners_among(self, amount: int, members: Sequence[int], /) -> Mapping[int, Sequence[int]]:
+        """``member -> positions`` (in the accounts sequence) owning it, for
+        the members of one ring (global indexes in ``amount``'s space) that
+        some account owns, in ring order; empty for nearly every ring."""
+        ...
+
+
+class KnownMapping:
+    """:class:`KnownOutputs` over a ``(amount, global index) -> positions`` mapping."""
+
+    __slots__ = ("_get",)
+
+    def __init__(self, mapping: Mapping[tuple[int, int], Sequence[int]]) -> None:
+        self._get = mapping.get
+
+    def owners_among(self, amount: int, members: Sequence[int], /) -> Mapping[int, Sequence[int]]:
+        found: dict[int, Sequence[int]] = {}
+        for member in members:
+            owners = self._get((amount, member))
+            if owners:
+                found[member] = owners
+        return found
+
+
+def _as_known(known: KnownOutputs | Mapping[tuple[int, int], Sequence[int]]) -> KnownOutputs:
+    return KnownMapping(known) if isinstance(known, Mapping) else known
 
 
 def tx_keys(tx: Transaction, extra: TxExtra | None = None) -> TxKeys:
@@ -88,16 +113,6 @@ def tx_keys(tx: Transaction, extra: TxExtra | None = None) -> TxKeys:
         additional_pubkeys=extra.additional_pubkeys,
         outputs=tuple((out.key, out.view_tag) for out in tx.outputs),
     )
-
-
-def ring_members(key_offsets: Sequence[int]) -> tuple[int, ...]:
-    """Relative key offsets -> absolute global indexes."""
-    ring: list[int] = []
-    total = 0
-    for offset in key_offsets:
-        total += offset
-        ring.append(total)
-    return tuple(ring)
 
 
 #: Per transaction, the accounts (by position) that received something in it.
@@ -130,29 +145,36 @@ def find_received(txs: Sequence[ScanTx], accounts: Sequence[ViewKey]) -> Receive
 def find_spends(
     txs: Sequence[ScanTx],
     received: Sequence[Mapping[int, tuple[ReceivedOutput, ...]]],
-    known_outputs: KnownOutputs,
+    known_outputs: KnownOutputs | Mapping[tuple[int, int], Sequence[int]],
 ) -> list[dict[int, tuple[CandidateSpend, ...]]]:
     """Candidate spends per tx: ``[tx] -> {account position: spends}``.
 
-    ``known_outputs`` names the outputs owned before ``txs``; the outputs in
-    ``received`` (as returned by :func:`find_received` for the same txs) count
-    as known for the spends of later transactions.
+    ``known_outputs`` names the outputs owned before ``txs`` (a
+    :class:`KnownOutputs`, or a mapping ``(amount, global index) ->
+    positions``); the outputs in ``received`` (as returned by
+    :func:`find_received` for the same txs) count as known for the spends of
+    later transactions.
     """
-    found_here: dict[tuple[int, int], list[int]] = {}
+    known = _as_known(known_outputs)
+    #: amount space -> global index -> positions, for outputs found in ``txs``.
+    found_here: dict[int, dict[int, list[int]]] = {}
     spends: list[dict[int, tuple[CandidateSpend, ...]]] = []
     for item, row in zip(txs, received):
-        by_account = _candidate_spends(item.tx, known_outputs, found_here)
+        by_account = _candidate_spends(item.tx, known, found_here)
         spends.append({position: tuple(found) for position, found in by_account.items()})
         for position, outputs in row.items():
             for output in outputs:
-                found_here.setdefault(_amount_key(item.tx, output), []).append(position)
+                amount_space, global_index = _amount_key(item.tx, output)
+                found_here.setdefault(amount_space, {}).setdefault(global_index, []).append(
+                    position
+                )
     return spends
 
 
 def scan_transactions(
     txs: Sequence[ScanTx],
     accounts: Sequence[ViewKey],
-    known_outputs: KnownOutputs,
+    known_outputs: KnownOutputs | Mapping[tuple[int, int], Sequence[int]],
 ) -> list[list[TxScan | None]]:
     """Scan ``txs`` in chain order for every account; result is ``[tx][account]``.
 
@@ -187,35 +209,36 @@ def _amount_key(tx: Transaction, output: ReceivedOutput) -> tuple[int, int]:
 def _candidate_spends(
     tx: Transaction,
     known: KnownOutputs,
-    found_here: Mapping[tuple[int, int], Sequence[int]],
+    found_here: Mapping[int, Mapping[int, Sequence[int]]],
 ) -> dict[int, list[CandidateSpend]]:
     by_account: dict[int, list[CandidateSpend]] = {}
-    known_get = known.get
-    here_get = found_here.get
+    owners_among = known.owners_among
     for input_index, txin in enumerate(tx.inputs):
         if not isinstance(txin, KeyInput):
             continue
-        owners: dict[int, list[int]] = {}
         amount = txin.amount
-        member = 0
-        for offset in txin.key_offsets:
-            member += offset
-            key = (amount, member)
-            known_owners = known_get(key, ())
-            owners_here = here_get(key, ())
-            if not known_owners and not owners_here:
-                continue  # nearly every ring member: a decoy nobody here owns
-            for position in (*known_owners, *owners_here):
-                owners.setdefault(position, []).append(member)
-        if not owners:
-            continue
-        ring = ring_members(txin.key_offsets)
+        ring = tuple(accumulate(txin.key_offsets))
+        known_owners = owners_among(amount, ring)
+        here = found_here.get(amount)
+        if here is not None and here.keys().isdisjoint(ring):
+            here = None
+        if not known_owners and here is None:
+            continue  # nearly every ring: decoys nobody here owns
+        owners: dict[int, list[int]] = {}
+        if here is None:  # known_owners lists its members in ring order
+            for member, positions in known_owners.items():
+                for position in positions:
+                    owners.setdefault(position, []).append(member)
+        else:
+            for member in ring:
+                for position in (*known_owners.get(member, ()), *here.get(member, ())):
+                    owners.setdefault(position, []).append(member)
         for position, members in owners.items():
             by_account.setdefault(position, []).append(
                 CandidateSpend(
                     input_index=input_index,
                     key_image=txin.key_image,
-                    amount=txin.amount,
+                    amount=amount,
                     ring=ring,
                     owned_members=tuple(dict.fromkeys(members)),
                 )

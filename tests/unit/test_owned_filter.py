@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import random
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from lws.owned_filter import FILTER_BITS, OwnedFilter
 
 
@@ -37,3 +40,19 @@ def test_indexes_past_the_bitmap_wrap_and_stay_found() -> None:
     assert bitmap.may_own(0, FILTER_BITS + 5)
     assert bitmap.may_own(0, 5)  # shares the bit: a "maybe", never a miss
     assert not bitmap.may_own(0, 6)
+
+
+@given(
+    st.sets(st.integers(min_value=0, max_value=4 * FILTER_BITS), max_size=50),
+    st.lists(st.integers(min_value=0, max_value=4 * FILTER_BITS), max_size=40),
+    st.integers(min_value=0, max_value=3),
+)
+def test_maybe_owned_keeps_exactly_the_members_may_own_says_maybe_to(
+    owned: set[int], ring: list[int], amount: int
+) -> None:
+    """The whole-ring check the candidate-spend search uses agrees with the
+    per-index one, member by member and in ring order, in every amount space."""
+    bitmap = OwnedFilter(owned)
+    expected = [member for member in ring if bitmap.may_own(amount, member)]
+    assert bitmap.maybe_owned(amount, ring) == expected
+    assert set(owned & set(ring)) <= set(bitmap.maybe_owned(0, ring))
