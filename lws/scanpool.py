@@ -24,6 +24,7 @@ from lws.errors import DaemonError, ScanWorkerError
 from lws.gc_tuning import tune_for_long_running
 from lws.monero.ownership import ViewKey
 from lws.monero.scan import ReceivedRows, ScanTx, find_received
+from lws.monero.x25519 import fastest_backend
 from lws.scanwork import ParsedBatch, merge_batches, parse_blocks, split_reply
 
 #: A parsed reply, and find_received's rows for its txs in [start, end).
@@ -67,6 +68,7 @@ def parse_and_scan_inline(
 def _worker_main(conn: multiprocessing.connection.Connection) -> None:
     accounts: Sequence[ViewKey] = ()
     tune_for_long_running()
+    fastest_backend()  # the X25519 backend is timed once, here, not in a scan
     conn.send(("ready", None))  # imports done: the first scan is not slowed by them
     while True:
         try:

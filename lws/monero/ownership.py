@@ -27,7 +27,7 @@ wallet2's rules, as reproduced here:
 Nothing here raises on hostile bytes: bad keys and outputs are simply not
 owned by anybody.
 
-How it is fast: OpenSSL's X25519 ladder on ``u(R)`` with the scalar
+How it is fast: an X25519 ladder (OpenSSL's or libsodium's, see :mod:`.x25519`) on ``u(R)`` with the scalar
 written as ``8a`` (or ``8(l - a)``) in X25519's clamped form gives
 ``u(8aR)`` even when ``R`` has a torsion component; the Edwards ``y`` of the
 derivation is ``(u - 1)/(u + 1)`` (inversions batched over the whole call),
@@ -57,7 +57,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from msgspec import Struct
 from nacl import bindings as _sodium
 from nacl.exceptions import CryptoError
@@ -78,6 +77,7 @@ from .ed25519 import IDENTITY, L, P, base_mul, batch_invert, scalar_reduce
 from .errors import MoneroFormatError
 from .hashing import keccak256, keccak_256
 from .varint import encode_varint
+from .x25519 import fastest_backend
 
 __all__ = [
     "OwnedOutput",
@@ -392,26 +392,17 @@ def find_owned_outputs(
     # 2. Per account, X25519 on every generic key: u(8aR), or 0 where the
     #    ladder refuses (small-order R, or a twist point from a key that
     #    does not decode), which is then decided exactly.
-    # OpenSSL's X25519 (via pyca/cryptography) is ~30% faster here than
-    # libsodium's; it raises on an all-zero result (small-order input).
-    public_from = X25519PublicKey.from_public_bytes
-    u_points = [public_from(u_value) for u_value in u_values]
-    from_bytes = int.from_bytes
+    # The faster of OpenSSL's and libsodium's ladders on this CPU (both
+    # return 0 where they refuse a small-order point).
+    ladders = fastest_backend()(u_values)
     n_generic = len(generic_slots)
     ladder_u: list[int] = []
-    append_u = ladder_u.append
     for account in accounts:
         clamped = account.x25519_scalar
         if clamped is None:
             ladder_u.extend([0] * n_generic)
             continue
-        exchange = X25519PrivateKey.from_private_bytes(clamped).exchange
-        for u_point in u_points:
-            try:
-                u_derived = from_bytes(exchange(u_point), "little")
-            except ValueError:
-                u_derived = 0
-            append_u(u_derived if u_derived != _P_MINUS_1 else 0)
+        ladder_u.extend(u if u != _P_MINUS_1 else 0 for u in ladders(clamped))
 
     # 3. Per account and slot, the candidate derivations, each stored as
     #    "view_tag" || D, ready for the view-tag hash: y = (u - 1)/(u + 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -39,6 +40,7 @@ from lws.monero.ownership import (
     make_view_key,
     x25519_view_scalar,
 )
+from lws.monero.x25519 import LadderBackend, openssl_ladders, sodium_ladders
 
 SUBADDRESSES = [(0, 1), (0, 2), (1, 0)]
 
@@ -444,11 +446,16 @@ def scenarios(draw: st.DrawFn) -> tuple[list[TxKeys], list[ViewKey]]:
     return txs, [a.view_key for a in accounts]
 
 
+@pytest.mark.parametrize("backend", [openssl_ladders, sodium_ladders], ids=["openssl", "sodium"])
 @given(scenarios())
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_fast_equals_reference(scenario: tuple[list[TxKeys], list[ViewKey]]) -> None:
+def test_fast_equals_reference(
+    backend: LadderBackend, scenario: tuple[list[TxKeys], list[ViewKey]]
+) -> None:
+    """With either X25519 backend (whichever this machine prefers is used in production)."""
     txs, accounts = scenario
-    found = same(txs, accounts)
+    with mock.patch("lws.monero.ownership.fastest_backend", lambda: backend):
+        found = same(txs, accounts)
     assert len(found) == len(txs) and all(len(row) == len(accounts) for row in found)
     for tx, row in zip(txs, found, strict=True):
         for owned in row:
