@@ -615,3 +615,44 @@ async def test_a_single_pool_tx_is_scanned_in_a_worker(
         assert [await pool.find_received([tx]) for tx in txs[:3]] == expected
     finally:
         pool.close()
+
+
+async def test_workers_take_slices_as_they_get_free(
+    base_reply: BlocksReply, accounts: list[ViewKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch goes out in SLICES_PER_WORKER slices per worker, each taken by
+    the next free worker: a worker slowed down takes fewer, and the batch
+    comes back whole and in chain order, equal to an in-process scan."""
+    repeats = 10  # 20 blocks: more than the 8 slices of 2 workers
+    reply = msgspec.structs.replace(
+        base_reply,
+        blocks=list(base_reply.blocks) * repeats,
+        output_indices=list(base_reply.output_indices) * repeats,
+    )
+    pool = ScanPool(2)
+    await trio.to_thread.run_sync(pool.start)
+    taken: list[int] = []
+    exchange = pool._exchange
+
+    def slow_first_worker(worker: int, message: tuple[object, ...], decoder: object) -> object:
+        if message[0] == "parse_scan":
+            taken.append(worker)
+            if worker == 0:
+                time.sleep(0.3)  # as if another process held its core
+        return exchange(worker, message, decoder)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pool, "_exchange", slow_first_worker)
+    try:
+        pool.set_accounts(accounts)
+        batch, rows = await pool.parse_and_find(reply, 0, 10**9)
+    finally:
+        pool.close()
+    assert len(taken) == 2 * scanpool.SLICES_PER_WORKER
+    assert taken.count(0) <= 2 < taken.count(1)
+    expected_batch, expected_rows = scanpool.parse_and_scan_inline(reply, accounts, 0, 10**9)
+    assert batch == expected_batch
+    assert rows == expected_rows
+    _, base_rows = scanpool.parse_and_scan_inline(base_reply, accounts, 0, 10**9)
+    found_once = sum(len(outputs) for row in base_rows for outputs in row.values())
+    assert found_once == 6  # the six re-targeted outputs (see base_reply)
+    assert sum(len(outputs) for row in rows for outputs in row.values()) == 6 * repeats
