@@ -20,11 +20,18 @@ from lws.daemon import BlocksReply, Daemon, NetworkMismatch
 from lws.errors import DaemonError, DaemonUnavailable, ScanWorkerError
 from lws.monero.errors import MoneroFormatError
 from lws.monero.ownership import ViewKey, make_view_key
-from lws.monero.scan import CandidateSpend, ReceivedOutput, ReceivedRows, ScanTx, find_spends
+from lws.monero.scan import (
+    CandidateSpend,
+    HasTxInputs,
+    ReceivedOutput,
+    ReceivedRows,
+    ScanTx,
+    find_spends,
+)
 from lws.monero.subaddress import build_subaddress_table
 from lws.owned_filter import OwnedFilter
 from lws.scanpool import ScanPool
-from lws.scanwork import ParsedBatch, TxMeta, log_skipped, pool_tx
+from lws.scanwork import ParsedBatch, SpendBatch, TxMeta, log_skipped, pool_tx
 from lws.store import (
     AccountBatch,
     AccountPool,
@@ -298,7 +305,7 @@ class Scanner:
 
     async def _scan_batch(
         self, reply: BlocksReply, participants: list[_Account], start: int, *, end: int
-    ) -> tuple[ParsedBatch, dict[int, AccountBatch]]:
+    ) -> tuple[ParsedBatch | SpendBatch, dict[int, AccountBatch]]:
         """Parse ``reply`` and scan it for ``participants``; each takes the blocks
         in [its scan_height, end). Parsing and scanning run in the workers."""
         self.pool.set_accounts([a.view_key for a in participants])
@@ -316,7 +323,7 @@ class Scanner:
 
     def _build_shares(
         self,
-        txs: Sequence[ScanTx],
+        txs: Sequence[HasTxInputs],
         metas: Sequence[TxMeta],
         received: ReceivedRows,
         participants: Sequence[_Account],

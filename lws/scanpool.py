@@ -25,10 +25,12 @@ from lws.gc_tuning import tune_for_long_running
 from lws.monero.ownership import ViewKey
 from lws.monero.scan import ReceivedRows, ScanTx, find_received
 from lws.monero.x25519 import fastest_backend
-from lws.scanwork import ParsedBatch, merge_batches, parse_blocks, split_reply
+from lws.scanwork import ParsedBatch, SpendBatch, merge_batches, parse_blocks, split_reply
 
 #: A parsed reply, and find_received's rows for its txs in [start, end).
 ParsedAndFound = tuple[ParsedBatch, ReceivedRows]
+#: What the scanner gets back: a worker's batch comes decoded as a SpendBatch.
+ScannedAndFound = tuple[ParsedBatch | SpendBatch, ReceivedRows]
 
 #: A batch is cut into this many slices per worker; a worker takes the next
 #: free slice when it is done with one. More slices balance the workers
@@ -43,7 +45,8 @@ MAX_PAIRS_PER_CALL = 200_000
 _ENCODER = msgspec.msgpack.Encoder()
 _TXS_DECODER = msgspec.msgpack.Decoder(list[ScanTx])
 _ROWS_DECODER = msgspec.msgpack.Decoder(ReceivedRows)
-_PARSED_DECODER = msgspec.msgpack.Decoder(ParsedAndFound)
+#: The scanner's process reads only the inputs of a worker's transactions.
+_PARSED_DECODER = msgspec.msgpack.Decoder(tuple[SpendBatch, ReceivedRows])
 
 
 def _chunks(txs: Sequence[ScanTx], accounts: int) -> list[Sequence[ScanTx]]:
@@ -222,7 +225,7 @@ class ScanPool:
             raise errors[0]
         return [row for part_rows in results for row in part_rows]
 
-    async def parse_and_find(self, reply: BlocksReply, start: int, end: int) -> ParsedAndFound:
+    async def parse_and_find(self, reply: BlocksReply, start: int, end: int) -> ScannedAndFound:
         """``reply`` parsed (one batch) and the rows of its txs of heights in [start, end).
 
         The reply is cut into SLICES_PER_WORKER slices per worker, and each
@@ -238,7 +241,7 @@ class ScanPool:
                 parse_and_scan_inline, reply, accounts, start, end
             )
         slices = split_reply(reply, len(self._procs) * SLICES_PER_WORKER)
-        results: list[ParsedAndFound | None] = [None] * len(slices)
+        results: list[tuple[SpendBatch, ReceivedRows] | None] = [None] * len(slices)
         errors: list[Exception] = []
         taken = 0
 

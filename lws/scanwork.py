@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TypeVar
 
+import msgspec
 from msgspec import Struct
 
 from lws.daemon import BlocksReply
@@ -17,7 +19,7 @@ from lws.errors import DaemonError
 from lws.monero.block import block_hash, parse_block
 from lws.monero.errors import MoneroFormatError
 from lws.monero.scan import ScanTx
-from lws.monero.tx import KeyInput, Transaction, parse_transaction, transaction_hash
+from lws.monero.tx import GenInput, KeyInput, Transaction, parse_transaction, transaction_hash
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,38 @@ class ParsedBatch(Struct, frozen=True, array_like=True):
     metas: tuple[TxMeta, ...]
     #: One line per transaction skipped because it does not parse.
     skipped: tuple[str, ...] = ()
+
+
+class TxInputsView(Struct, frozen=True, array_like=True, gc=False):
+    """The leading fields of a :class:`Transaction`'s msgpack form: msgspec
+    skips the rest (outputs, RingCT, hashes) without building them."""
+
+    version: int
+    unlock_time: int
+    inputs: tuple[GenInput | KeyInput, ...]
+
+
+class ScanTxInputs(Struct, frozen=True, array_like=True, gc=False):
+    """A :class:`ScanTx`'s msgpack form, decoded down to its inputs."""
+
+    tx: TxInputsView
+
+
+class SpendBatch(Struct, frozen=True, array_like=True):
+    """A :class:`ParsedBatch`'s msgpack form with its transactions decoded as
+    :class:`ScanTxInputs`: all the scanner's main process reads of a batch a
+    worker parsed (the received outputs come with their own fields). About
+    half the objects to build, and to free after the store write."""
+
+    start_height: int
+    blocks: tuple[BlockMeta, ...]
+    txs: tuple[ScanTxInputs, ...]
+    metas: tuple[TxMeta, ...]
+    skipped: tuple[str, ...] = ()
+
+
+#: A batch parsed here, or one a worker parsed as the main process decodes it.
+BatchT = TypeVar("BatchT", "ParsedBatch", SpendBatch)
 
 
 def tx_fee(tx: Transaction) -> int:
@@ -141,7 +175,7 @@ def parse_blocks(reply: BlocksReply, *, log_skips: bool = True) -> ParsedBatch:
     )
 
 
-def log_skipped(batch: ParsedBatch) -> None:
+def log_skipped(batch: ParsedBatch | SpendBatch) -> None:
     """Log the transactions a ``log_skips=False`` parse left out."""
     for line in batch.skipped:
         log.warning("%s", line)
@@ -170,12 +204,12 @@ def split_reply(reply: BlocksReply, parts: int) -> list[BlocksReply]:
     ]
 
 
-def merge_batches(parts: Sequence[ParsedBatch]) -> ParsedBatch:
+def merge_batches(parts: Sequence[BatchT]) -> BatchT:
     """The batches of consecutive reply slices as one."""
     if len(parts) == 1:
         return parts[0]
-    return ParsedBatch(
-        start_height=parts[0].start_height,
+    return msgspec.structs.replace(
+        parts[0],
         blocks=tuple(block for part in parts for block in part.blocks),
         txs=tuple(tx for part in parts for tx in part.txs),
         metas=tuple(meta for part in parts for meta in part.metas),
@@ -220,6 +254,9 @@ def verify_chain_link(blocks: Sequence[BlockMeta], previous_hash: bytes | None) 
 __all__ = [
     "BlockMeta",
     "ParsedBatch",
+    "ScanTxInputs",
+    "SpendBatch",
+    "TxInputsView",
     "TxMeta",
     "TX_INDEX_STRIDE",
     "log_skipped",

@@ -49,7 +49,14 @@ from lws.monero.varint import encode_varint
 from lws.regtest import TestKeys
 from lws.scanner import Scanner
 from lws.scanpool import ScanPool
-from lws.scanwork import TX_INDEX_STRIDE, ParsedBatch, parse_blocks
+from lws.scanwork import (
+    TX_INDEX_STRIDE,
+    ParsedBatch,
+    SpendBatch,
+    merge_batches,
+    parse_blocks,
+    split_reply,
+)
 from lws.store import AccountStatus, Store
 
 DATA = Path(__file__).parent / "monero" / "data"
@@ -589,8 +596,8 @@ async def test_a_dead_worker_is_reported_and_replaced(
         with pytest.raises(ScanWorkerError, match="died"):
             await pool.find_received(txs)
         assert await pool.find_received(txs) == find_received(txs, accounts)
-        batch, rows = await pool.parse_and_find(base_reply, 0, 10**9)
-        assert rows == find_received(list(batch.txs), accounts)
+        _, rows = await pool.parse_and_find(base_reply, 0, 10**9)
+        assert rows == find_received(list(parse_blocks(base_reply).txs), accounts)
     finally:
         pool.close()
 
@@ -650,9 +657,36 @@ async def test_workers_take_slices_as_they_get_free(
     assert len(taken) == 2 * scanpool.SLICES_PER_WORKER
     assert taken.count(0) <= 2 < taken.count(1)
     expected_batch, expected_rows = scanpool.parse_and_scan_inline(reply, accounts, 0, 10**9)
-    assert batch == expected_batch
+    assert batch == msgspec.msgpack.decode(msgspec.msgpack.encode(expected_batch), type=SpendBatch)
+    assert [item.tx.inputs for item in batch.txs] == [item.tx.inputs for item in expected_batch.txs]
     assert rows == expected_rows
     _, base_rows = scanpool.parse_and_scan_inline(base_reply, accounts, 0, 10**9)
     found_once = sum(len(outputs) for row in base_rows for outputs in row.values())
     assert found_once == 6  # the six re-targeted outputs (see base_reply)
     assert sum(len(outputs) for row in rows for outputs in row.values()) == 6 * repeats
+
+
+def test_a_workers_batch_decodes_to_its_inputs_and_metadata(base_reply: BlocksReply) -> None:
+    """The scanner's process decodes a worker's ParsedBatch as a SpendBatch:
+    blocks, metas, skips and every input (offsets, key images) are kept; the
+    rest of each transaction is skipped, and merging slices works the same."""
+    reply = replace_tx_blob(base_reply, 162, 0, lambda b: b[:-3])  # one skipped tx
+    full = parse_blocks(reply, log_skips=False)
+    light = msgspec.msgpack.decode(msgspec.msgpack.encode(full), type=SpendBatch)
+    assert light.start_height == full.start_height
+    assert light.blocks == full.blocks and light.metas == full.metas
+    assert light.skipped == full.skipped and len(light.skipped) == 1
+    assert [(t.tx.version, t.tx.unlock_time, t.tx.inputs) for t in light.txs] == [
+        (t.tx.version, t.tx.unlock_time, t.tx.inputs) for t in full.txs
+    ]
+    assert any(
+        t.tx.inputs and len(t.tx.inputs[0].key_offsets) > 1
+        for t in full.txs  # type: ignore[union-attr]
+        if not t.tx.is_coinbase
+    )
+    halves = [parse_blocks(part, log_skips=False) for part in split_reply(reply, 2)]
+    merged = merge_batches(
+        [msgspec.msgpack.decode(msgspec.msgpack.encode(h), type=SpendBatch) for h in halves]
+    )
+    assert merged == light
+    assert merge_batches(halves) == full

@@ -17,7 +17,7 @@ from .amounts import decode_amount, decrypt_payment_id, zero_commit
 from .derivation import generate_key_derivation
 from .extra import TxExtra, parse_extra
 from .ownership import OwnedOutput, TxKeys, ViewKey, find_owned_outputs
-from .tx import KeyInput, Transaction
+from .tx import GenInput, KeyInput, Transaction
 
 #: The commitment mask of an output whose amount is public (coinbase, v1): the scalar 1.
 IDENTITY_MASK = (1).to_bytes(32, "little")
@@ -72,6 +72,23 @@ class CandidateSpend(Struct, frozen=True, gc=False):
 class TxScan(Struct, frozen=True, gc=False):
     received: tuple[ReceivedOutput, ...]
     spends: tuple[CandidateSpend, ...]
+
+
+class TxInputs(Protocol):
+    """What candidate-spend search reads of a transaction."""
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def inputs(self) -> tuple[GenInput | KeyInput, ...]: ...
+
+
+class HasTxInputs(Protocol):
+    """A :class:`ScanTx`, or a lighter value with the same ``tx.inputs``."""
+
+    @property
+    def tx(self) -> TxInputs: ...
 
 
 class KnownOutputs(Protocol):
@@ -143,7 +160,7 @@ def find_received(txs: Sequence[ScanTx], accounts: Sequence[ViewKey]) -> Receive
 
 
 def find_spends(
-    txs: Sequence[ScanTx],
+    txs: Sequence[HasTxInputs],
     received: Sequence[Mapping[int, tuple[ReceivedOutput, ...]]],
     known_outputs: KnownOutputs | Mapping[tuple[int, int], Sequence[int]],
 ) -> list[dict[int, tuple[CandidateSpend, ...]]]:
@@ -200,14 +217,14 @@ def scan_transactions(
     return results
 
 
-def _amount_key(tx: Transaction, output: ReceivedOutput) -> tuple[int, int]:
+def _amount_key(tx: TxInputs, output: ReceivedOutput) -> tuple[int, int]:
     # RingCT outputs (v2, coinbase included) are indexed in the amount-0 space.
     amount_space = 0 if tx.version >= 2 else output.amount
     return (amount_space, output.global_index)
 
 
 def _candidate_spends(
-    tx: Transaction,
+    tx: TxInputs,
     known: KnownOutputs,
     found_here: Mapping[int, Mapping[int, Sequence[int]]],
 ) -> dict[int, list[CandidateSpend]]:
