@@ -8,13 +8,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
 import msgspec
 import trio
 
+from lws.blocks_body import decode_get_blocks
 from lws.errors import DaemonError, DaemonUnavailable, LwsError
 from lws.monero import epee
 from lws.monero.errors import MoneroFormatError
@@ -150,13 +151,22 @@ class Daemon:
         return await self._call_bin(path, body, _as_is)
 
     async def _call_bin(
-        self, path: str, body: dict[str, Any], convert: Callable[[dict[str, Any]], T]
+        self,
+        path: str,
+        body: dict[str, Any],
+        convert: Callable[[dict[str, Any]], T],
+        fast: Callable[[bytes], T | None] | None = None,
     ) -> T:
         """An epee call whose reply is decoded, checked and ``convert``-ed in
-        one go: in one worker thread when the reply is large."""
+        one go: in one worker thread when the reply is large. ``fast``, when
+        given, decodes the usual layout directly (None: take the generic way)."""
         reply = await self._post(path, content=epee.dumps(body))
 
         def decode(content: bytes) -> T:
+            if fast is not None:
+                result = fast(content)
+                if result is not None:
+                    return result
             try:
                 data = epee.loads(content)
             except MoneroFormatError as exc:
@@ -202,6 +212,7 @@ class Daemon:
                 "no_miner_tx": False,
             },
             _checked_blocks_reply,
+            _fast_blocks_reply,
         )
 
     async def get_height(self) -> tuple[int, str]:
@@ -367,14 +378,36 @@ def _blocks_reply(reply: dict[str, Any]) -> BlocksReply:
     indices: list[list[list[int]]] = []
     for per_block in reply.get("output_indices", []):
         indices.append([list(per_tx.get("indices", [])) for per_tx in per_block.get("indices", [])])
+    return _blocks_reply_of(reply, blocks, indices)
+
+
+def _blocks_reply_of(
+    scalars: Mapping[str, Any],
+    blocks: list[tuple[bytes, list[bytes]]],
+    indices: list[list[list[int]]],
+) -> BlocksReply:
     if len(indices) != len(blocks):
         raise ValueError(f"{len(blocks)} blocks but {len(indices)} output index lists")
     return BlocksReply(
-        start_height=int(reply.get("start_height", 0)),
-        current_height=int(reply.get("current_height", 0)),
+        start_height=int(scalars.get("start_height", 0)),
+        current_height=int(scalars.get("current_height", 0)),
         blocks=blocks,
         output_indices=indices,
     )
+
+
+def _fast_blocks_reply(content: bytes) -> BlocksReply | None:
+    """A get_blocks.bin body in monerod's usual layout, decoded by the fast
+    path (status and shape checked as the generic way does); None otherwise."""
+    decoded = decode_get_blocks(content)
+    if decoded is None:
+        return None
+    scalars, blocks, indices = decoded
+    _check_status("/get_blocks.bin", scalars)
+    try:
+        return _blocks_reply_of(scalars, blocks, indices)
+    except (TypeError, ValueError) as exc:
+        raise DaemonError(f"monerod get_blocks.bin reply is malformed: {exc}") from exc
 
 
 # --- replies of the wallet API's daemon calls --------------------------------

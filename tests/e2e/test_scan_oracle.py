@@ -11,13 +11,15 @@ from typing import Any
 
 import pytest
 
+from lws.blocks_body import decode_get_blocks
+from lws.monero import epee
 from lws.monero.ownership import make_view_key
 from lws.monero.scan import ReceivedOutput, scan_transactions
 from lws.monero.subaddress import build_subaddress_table, lookahead_ranges
 from lws.monero.tx import KeyInput, parse_transaction
 from lws.regtest import Monerod, WalletRpc
 from lws.scanwork import parse_blocks
-from tests.chain import fetch_chain
+from tests.chain import fetch_chain, genesis_hash
 from tests.scenario import WALLETS, Scenario
 
 pytestmark = pytest.mark.e2e
@@ -130,3 +132,33 @@ def test_spent_key_images_are_candidate_spends(
     if name in ("alice", "bob", "carol"):
         assert spent, f"{name} spends in the scenario"
     assert spent <= scanned["key_images"][name]
+
+
+def test_monerod_bodies_take_the_fast_decoder(scenario: Scenario, monerod: Monerod) -> None:
+    """Every get_blocks.bin body of the scenario chain, as monerod writes it,
+    is decoded by lws.blocks_body (not left to the generic decoder), and to
+    the same reply as the generic decoder gives."""
+    genesis = genesis_hash(monerod)
+    start = 0
+    bodies = 0
+    while start < monerod.height():
+        body = monerod.call_bin(
+            "/get_blocks.bin",
+            epee.dumps(
+                {"block_ids": genesis, "start_height": start, "prune": True, "no_miner_tx": False}
+            ),
+        )
+        fast = decode_get_blocks(body)
+        assert fast is not None
+        generic = epee.loads(body)
+        assert fast[1:] == (
+            [(e["block"], [t["blob"] for t in e.get("txs", [])]) for e in generic["blocks"]],
+            [
+                [list(t.get("indices", [])) for t in b.get("indices", [])]
+                for b in generic["output_indices"]
+            ],
+        )
+        assert any(txs for _, txs in fast[1])  # the chain has transactions to decode
+        bodies += 1
+        start = int(generic["start_height"]) + len(generic["blocks"])
+    assert bodies >= 1
