@@ -505,14 +505,16 @@ def find_owned_outputs(
                     view_tag: int | None,
                     row: list[tuple[bytes, ...]] = row,
                     spend_keys: Mapping[bytes, SubaddressIndex] = spend_keys,
+                    position: int = position,
                 ) -> bool:
                     # monero's derivation is one of the two candidates, or
                     # the identity (wallet2's fallback for a key that does
                     # not decode): if none passes, the exact one cannot, so
                     # the costly exact derivation is only made for hits.
-                    pair = row[slot_of[key]]
-                    if len(pair) != 2:
-                        return True  # exact already
+                    slot = slot_of[key]
+                    pair = row[slot]
+                    if len(pair) != 2 or (slot, position) in exact_cache:
+                        return True  # exact already: one view-tag hash decides
                     varint = _varint_of(index)
                     return _lookup_hit(
                         (*pair, _IDENTITY_CANDIDATE),
