@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -22,7 +22,7 @@ from lws.monero.errors import MoneroFormatError
 from lws.monero.ownership import ViewKey, make_view_key
 from lws.monero.scan import (
     CandidateSpend,
-    HasTxInputs,
+    FoundOutputs,
     ReceivedOutput,
     ReceivedRows,
     ScanTx,
@@ -95,6 +95,88 @@ class KnownInStore:
             if owners:
                 found[member] = owners
         return found
+
+
+class _ShareBuilder:
+    """One batch's share of the store write per account, built slice by
+    slice in chain order: received outputs as records, and the candidate
+    spends of outputs stored before or received earlier in the batch."""
+
+    def __init__(
+        self,
+        store: Store,
+        owned_filter: Callable[[Reader], OwnedFilter],
+        participants: Sequence[_Account],
+        start: int,
+        end: int,
+    ) -> None:
+        self._store = store
+        self._owned_filter = owned_filter
+        self._participants = participants
+        self._start = start
+        self._end = end
+        self._positions = {a.account_id: i for i, a in enumerate(participants)}
+        self._outputs: list[list[OutputRecord]] = [[] for _ in participants]
+        self._spends: list[list[SpendRecord]] = [[] for _ in participants]
+        #: (position, index amount, global index) -> record, for this batch's outputs.
+        self._batch_outputs: dict[tuple[int, int, int], OutputRecord] = {}
+        self._found: FoundOutputs = {}
+
+    def add(self, part: ParsedBatch | SpendBatch, rows: ReceivedRows) -> None:
+        """The next slice (blocking: call it in a thread). ``rows`` are the
+        received rows of its transactions of heights in [start, end)."""
+        participants = self._participants
+        keep = [i for i, meta in enumerate(part.metas) if self._start <= meta.height < self._end]
+        txs = [part.txs[i] for i in keep]
+        metas = [part.metas[i] for i in keep]
+        # Drop what lies below each account's own scan height.
+        for row, meta in zip(rows, metas, strict=True):
+            for position in [p for p in row if meta.height < participants[p].record.scan_height]:
+                del row[position]
+        outputs = self._outputs
+        spends = self._spends
+        batch_outputs = self._batch_outputs
+        with self._store.read() as reader:
+            known = KnownInStore(reader, self._positions, self._owned_filter(reader))
+            spend_rows = find_spends(txs, rows, known, self._found)
+            for meta, row, spend_row in zip(metas, rows, spend_rows, strict=True):
+                for position, found in row.items():
+                    for out in found:
+                        record = _output_record(meta, out)
+                        outputs[position].append(record)
+                        batch_outputs[(position, record.index_amount, record.global_index)] = record
+                for position, candidates in spend_row.items():
+                    if meta.height < participants[position].record.scan_height:
+                        continue
+                    account_id = participants[position].account_id
+                    for spend in candidates:
+                        for member in spend.owned_members:
+                            source = batch_outputs.get((position, spend.amount, member))
+                            if source is None:
+                                source = _stored_output(reader, account_id, spend.amount, member)
+                            if source is not None and source.tx_index < meta.tx_index:
+                                spends[position].append(
+                                    _spend_record(meta, spend, source, pool=False)
+                                )
+
+    def finish(self) -> dict[int, AccountBatch]:
+        """The shares of the accounts the batch moves; the batch's outputs
+        join the "maybe owned" filter (before the write stores them)."""
+        if self._batch_outputs:
+            with self._store.read() as reader:
+                owned = self._owned_filter(reader)
+            for record in self._batch_outputs.values():
+                owned.add(record.index_amount, record.global_index)
+        return {
+            a.account_id: AccountBatch(
+                from_height=a.record.scan_height,
+                scan_height=max(a.record.scan_height, self._end),
+                outputs=tuple(self._outputs[i]),
+                spends=tuple(self._spends[i]),
+            )
+            for i, a in enumerate(self._participants)
+            if a.record.scan_height < self._end
+        }
 
 
 class Scanner:
@@ -307,69 +389,19 @@ class Scanner:
         self, reply: BlocksReply, participants: list[_Account], start: int, *, end: int
     ) -> tuple[ParsedBatch | SpendBatch, dict[int, AccountBatch]]:
         """Parse ``reply`` and scan it for ``participants``; each takes the blocks
-        in [its scan_height, end). Parsing and scanning run in the workers."""
+        in [its scan_height, end). Parsing and scanning run in the workers;
+        each slice's share of the store write is built here as soon as the
+        slices before it are in, while the workers scan the rest."""
         self.pool.set_accounts([a.view_key for a in participants])
-        batch, received = await self.pool.parse_and_find(reply, start, end)
-        log_skipped(batch)
-        if not participants:
-            return batch, {}
-        keep = [i for i, meta in enumerate(batch.metas) if start <= meta.height < end]
-        txs = [batch.txs[i] for i in keep]
-        metas = [batch.metas[i] for i in keep]
-        shares = await trio.to_thread.run_sync(
-            self._build_shares, txs, metas, received, participants, end
-        )
-        return batch, shares
+        builder = _ShareBuilder(self.store, self._owned_filter, participants, start, end)
 
-    def _build_shares(
-        self,
-        txs: Sequence[HasTxInputs],
-        metas: Sequence[TxMeta],
-        received: ReceivedRows,
-        participants: Sequence[_Account],
-        end: int,
-    ) -> dict[int, AccountBatch]:
-        positions = {a.account_id: i for i, a in enumerate(participants)}
-        outputs: list[list[OutputRecord]] = [[] for _ in participants]
-        spends: list[list[SpendRecord]] = [[] for _ in participants]
-        # Drop what lies below each account's own scan height.
-        for row, meta in zip(received, metas, strict=True):
-            for position in [p for p in row if meta.height < participants[p].record.scan_height]:
-                del row[position]
-        with self.store.read() as reader:
-            owned = self._owned_filter(reader)
-            spend_rows = find_spends(txs, received, KnownInStore(reader, positions, owned))
-            batch_outputs: dict[tuple[int, int, int], OutputRecord] = {}
-            for meta, row, spend_row in zip(metas, received, spend_rows, strict=True):
-                for position, found in row.items():
-                    for out in found:
-                        record = _output_record(meta, out)
-                        owned.add(record.index_amount, record.global_index)
-                        outputs[position].append(record)
-                        batch_outputs[(position, record.index_amount, record.global_index)] = record
-                for position, candidates in spend_row.items():
-                    if meta.height < participants[position].record.scan_height:
-                        continue
-                    account_id = participants[position].account_id
-                    for spend in candidates:
-                        for member in spend.owned_members:
-                            source = batch_outputs.get((position, spend.amount, member))
-                            if source is None:
-                                source = _stored_output(reader, account_id, spend.amount, member)
-                            if source is not None and source.tx_index < meta.tx_index:
-                                spends[position].append(
-                                    _spend_record(meta, spend, source, pool=False)
-                                )
-        return {
-            a.account_id: AccountBatch(
-                from_height=a.record.scan_height,
-                scan_height=max(a.record.scan_height, end),
-                outputs=tuple(outputs[i]),
-                spends=tuple(spends[i]),
-            )
-            for i, a in enumerate(participants)
-            if a.record.scan_height < end
-        }
+        async def on_slice(part: ParsedBatch | SpendBatch, rows: ReceivedRows) -> None:
+            log_skipped(part)
+            if participants:
+                await trio.to_thread.run_sync(builder.add, part, rows)
+
+        batch, _ = await self.pool.parse_and_find(reply, start, end, on_slice)
+        return batch, builder.finish()
 
     async def _pool_pass(self, tip: list[_Account]) -> None:
         hashes = await self.daemon.get_pool_hashes()

@@ -183,7 +183,7 @@ def log_skipped(batch: ParsedBatch | SpendBatch) -> None:
 
 def split_reply(reply: BlocksReply, parts: int) -> list[BlocksReply]:
     """Contiguous slices of ``reply`` with about equal bytes (the parse and scan cost)."""
-    sizes = [len(blob) + sum(len(tx) for tx in txs) for blob, txs in reply.blocks]
+    sizes = _block_sizes(reply)
     target = (sum(sizes) or 1) / max(parts, 1)
     bounds = [0]
     acc = 0
@@ -192,6 +192,39 @@ def split_reply(reply: BlocksReply, parts: int) -> list[BlocksReply]:
         if acc >= target * len(bounds) and len(bounds) < parts and i + 1 < len(sizes):
             bounds.append(i + 1)
     bounds.append(len(sizes))
+    return _slices(reply, bounds)
+
+
+def split_reply_guided(
+    reply: BlocksReply, workers: int, smallest: float = 1 / 32
+) -> list[BlocksReply]:
+    """Contiguous slices of shrinking size for ``workers`` that each take the
+    next free one: each slice holds 1/(2 workers) of the bytes still left,
+    and none less than ``smallest`` of the whole (guided self-scheduling).
+    The big first slices keep messages few; the small last ones leave no
+    worker idle for long while another finishes."""
+    sizes = _block_sizes(reply)
+    total = sum(sizes) or 1
+    floor = total * smallest
+    bounds = [0]
+    acc = 0
+    target = max(total / (2 * max(workers, 1)), floor)
+    for i, size in enumerate(sizes):
+        acc += size
+        if acc >= target and i + 1 < len(sizes):
+            bounds.append(i + 1)
+            total -= acc
+            acc = 0
+            target = max(total / (2 * max(workers, 1)), floor)
+    bounds.append(len(sizes))
+    return _slices(reply, bounds)
+
+
+def _block_sizes(reply: BlocksReply) -> list[int]:
+    return [len(blob) + sum(len(tx) for tx in txs) for blob, txs in reply.blocks]
+
+
+def _slices(reply: BlocksReply, bounds: list[int]) -> list[BlocksReply]:
     return [
         BlocksReply(
             start_height=reply.start_height + lo,
@@ -264,5 +297,6 @@ __all__ = [
     "parse_blocks",
     "pool_tx",
     "split_reply",
+    "split_reply_guided",
     "verify_chain_link",
 ]

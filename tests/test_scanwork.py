@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -56,6 +57,7 @@ from lws.scanwork import (
     merge_batches,
     parse_blocks,
     split_reply,
+    split_reply_guided,
 )
 from lws.store import AccountStatus, Store
 
@@ -627,9 +629,9 @@ async def test_a_single_pool_tx_is_scanned_in_a_worker(
 async def test_workers_take_slices_as_they_get_free(
     base_reply: BlocksReply, accounts: list[ViewKey], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A batch goes out in SLICES_PER_WORKER slices per worker, each taken by
-    the next free worker: a worker slowed down takes fewer, and the batch
-    comes back whole and in chain order, equal to an in-process scan."""
+    """A batch goes out in shrinking slices, each taken by the next free
+    worker: a worker slowed down takes fewer, and the batch comes back whole
+    and in chain order, equal to an in-process scan."""
     repeats = 10  # 20 blocks: more than the 8 slices of 2 workers
     reply = msgspec.structs.replace(
         base_reply,
@@ -654,7 +656,7 @@ async def test_workers_take_slices_as_they_get_free(
         batch, rows = await pool.parse_and_find(reply, 0, 10**9)
     finally:
         pool.close()
-    assert len(taken) == 2 * scanpool.SLICES_PER_WORKER
+    assert len(taken) == len(split_reply_guided(reply, 2)) >= 5
     assert taken.count(0) <= 2 < taken.count(1)
     expected_batch, expected_rows = scanpool.parse_and_scan_inline(reply, accounts, 0, 10**9)
     assert batch == msgspec.msgpack.decode(msgspec.msgpack.encode(expected_batch), type=SpendBatch)
@@ -690,3 +692,31 @@ def test_a_workers_batch_decodes_to_its_inputs_and_metadata(base_reply: BlocksRe
     )
     assert merged == light
     assert merge_batches(halves) == full
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_guided_slices_shrink_and_cover_the_reply_in_order(
+    base_reply: BlocksReply, workers: int
+) -> None:
+    repeats = 200  # 400 blocks
+    reply = msgspec.structs.replace(
+        base_reply,
+        blocks=list(base_reply.blocks) * repeats,
+        output_indices=list(base_reply.output_indices) * repeats,
+    )
+    slices = split_reply_guided(reply, workers)
+    assert [b for s in slices for b in s.blocks] == reply.blocks
+    assert [i for s in slices for i in s.output_indices] == reply.output_indices
+    assert [s.start_height for s in slices] == list(
+        itertools.accumulate([reply.start_height] + [len(s.blocks) for s in slices[:-1]])
+    )
+
+    def size(part: BlocksReply) -> int:
+        return sum(len(blob) + sum(map(len, txs)) for blob, txs in part.blocks)
+
+    total = size(reply)
+    shares = [size(s) / total for s in slices]
+    assert abs(shares[0] - 1 / (2 * workers)) < 0.02  # the first: 1/(2 workers) of the work
+    assert shares[-1] < 0.06  # the last ones are small
+    assert all(b <= a + 0.04 for a, b in zip(shares, shares[1:]))  # shrinking (to a block)
+    assert len(slices) <= 2 * workers * 4 + 4  # few messages: ~2w ln(32)

@@ -132,6 +132,9 @@ def tx_keys(tx: Transaction, extra: TxExtra | None = None) -> TxKeys:
     )
 
 
+#: Outputs received in a batch so far: amount space -> global index -> positions.
+FoundOutputs = dict[int, dict[int, list[int]]]
+
 #: Per transaction, the accounts (by position) that received something in it.
 ReceivedRows = list[dict[int, tuple[ReceivedOutput, ...]]]
 
@@ -163,6 +166,7 @@ def find_spends(
     txs: Sequence[HasTxInputs],
     received: Sequence[Mapping[int, tuple[ReceivedOutput, ...]]],
     known_outputs: KnownOutputs | Mapping[tuple[int, int], Sequence[int]],
+    found_before: FoundOutputs | None = None,
 ) -> list[dict[int, tuple[CandidateSpend, ...]]]:
     """Candidate spends per tx: ``[tx] -> {account position: spends}``.
 
@@ -170,11 +174,12 @@ def find_spends(
     :class:`KnownOutputs`, or a mapping ``(amount, global index) ->
     positions``); the outputs in ``received`` (as returned by
     :func:`find_received` for the same txs) count as known for the spends of
-    later transactions.
+    later transactions. ``found_before``, when given, holds the outputs
+    received in earlier slices of the same batch and is updated in place
+    with those of ``txs``, so slices can be searched one after another.
     """
     known = _as_known(known_outputs)
-    #: amount space -> global index -> positions, for outputs found in ``txs``.
-    found_here: dict[int, dict[int, list[int]]] = {}
+    found_here = found_before if found_before is not None else {}
     spends: list[dict[int, tuple[CandidateSpend, ...]]] = []
     for item, row in zip(txs, received):
         by_account = _candidate_spends(item.tx, known, found_here)
