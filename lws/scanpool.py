@@ -243,10 +243,13 @@ class ScanPool:
         takes fewer, instead of the batch waiting for its half, and the last
         small slices end the batch on both workers at about the same time
         (on the bench batch, equal halves ended 250 and 340 ms in on a noisy
-        2-core VM). Only blobs travel to the workers. ``on_slice``, when given, is awaited with each
-        slice's batch and rows in chain order as soon as the slices before it
-        are in, while the workers go on with the rest. Raises DaemonError
-        when a block does not parse.
+        2-core VM). Only blobs travel to the workers.
+
+        ``on_slice``, when given, is awaited with each slice's batch and rows
+        in chain order as soon as the slices before it are in, while the
+        workers go on with the rest; an exception it raises stops the batch
+        and is raised here as itself. Raises DaemonError when a block does
+        not parse.
         """
         accounts = self._accounts
         await self._in_step()

@@ -720,3 +720,35 @@ def test_guided_slices_shrink_and_cover_the_reply_in_order(
     assert shares[-1] < 0.06  # the last ones are small
     assert all(b <= a + 0.04 for a, b in zip(shares, shares[1:]))  # shrinking (to a block)
     assert len(slices) <= 2 * workers * 4 + 4  # few messages: ~2w ln(32)
+
+
+async def test_a_failing_slice_handler_stops_the_batch_and_is_raised_as_itself(
+    base_reply: BlocksReply, accounts: list[ViewKey]
+) -> None:
+    """The scanner's per-slice handler failing (a store error, say) ends the
+    batch with that very exception, not an exception group the scanner
+    would not recognise, and the pool scans the next batch correctly."""
+    repeats = 10
+    reply = msgspec.structs.replace(
+        base_reply,
+        blocks=list(base_reply.blocks) * repeats,
+        output_indices=list(base_reply.output_indices) * repeats,
+    )
+    pool = ScanPool(2)
+    await trio.to_thread.run_sync(pool.start)
+    handled: list[int] = []
+
+    async def failing(part: object, rows: object) -> None:
+        handled.append(len(handled))
+        if len(handled) == 2:
+            raise OSError("disk full")
+
+    try:
+        pool.set_accounts(accounts)
+        with pytest.raises(OSError, match="disk full"):
+            await pool.parse_and_find(reply, 0, 10**9, failing)
+        assert handled == [0, 1]
+        _, rows = await pool.parse_and_find(reply, 0, 10**9)
+        assert rows == scanpool.parse_and_scan_inline(reply, accounts, 0, 10**9)[1]
+    finally:
+        pool.close()
