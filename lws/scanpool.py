@@ -22,6 +22,7 @@ import trio
 from lws.daemon import BlocksReply
 from lws.errors import DaemonError, ScanWorkerError
 from lws.gc_tuning import tune_for_long_running
+from lws.monero.extra import parse_extra
 from lws.monero.ownership import ViewKey
 from lws.monero.scan import ReceivedRows, ScanTx, find_received
 from lws.monero.x25519 import fastest_backend
@@ -38,9 +39,14 @@ ParsedAndFound = tuple[ParsedBatch, ReceivedRows]
 #: What the scanner gets back: a worker's batch comes decoded as a SpendBatch.
 ScannedAndFound = tuple[ParsedBatch | SpendBatch, ReceivedRows]
 
-#: At most this many (transaction, account) pairs go into one find_received
-#: call: its dense per-pair intermediate lists must stay small in memory.
-MAX_PAIRS_PER_CALL = 200_000
+#: At most this many (tx public key, account) pairs go into one find_received
+#: call: its dense intermediate lists (a ladder result, two view-tag
+#: candidates and an inverse per pair, ~250 bytes) must stay small in
+#: memory. Counted per key, not per transaction: a transaction with one
+#: additional key per output weighs up to 17 times a plain one (chunks of
+#: 20 such transactions for 10,000 accounts took a scan worker from ~70 to
+#: ~140 MB).
+MAX_KEY_PAIRS_PER_CALL = 200_000
 
 _ENCODER = msgspec.msgpack.Encoder()
 _TXS_DECODER = msgspec.msgpack.Decoder(list[ScanTx])
@@ -53,8 +59,25 @@ _PARSED_DECODER = msgspec.msgpack.Decoder(tuple[SpendBatch, ReceivedRows])
 
 
 def _chunks(txs: Sequence[ScanTx], accounts: int) -> list[Sequence[ScanTx]]:
-    step = max(1, MAX_PAIRS_PER_CALL // max(accounts, 1))
-    return [txs[i : i + step] for i in range(0, len(txs), step)]
+    """Consecutive runs of ``txs`` of at most MAX_KEY_PAIRS_PER_CALL (key,
+    account) pairs each (a transaction alone may exceed it)."""
+    budget = MAX_KEY_PAIRS_PER_CALL // max(accounts, 1)
+    # Every key takes 32 bytes of a tx's extra: when even that bound fits
+    # (one account, or few transactions), there is nothing to count.
+    if sum(1 + len(item.tx.extra) // 32 for item in txs) <= budget:
+        return [txs]
+    chunks: list[Sequence[ScanTx]] = []
+    start = 0
+    keys = 0
+    for i, item in enumerate(txs):
+        extra = parse_extra(item.tx.extra)
+        weight = len(extra.tx_pubkeys) + min(len(extra.additional_pubkeys), len(item.tx.outputs))
+        if keys + weight > budget and i > start:
+            chunks.append(txs[start:i])
+            start, keys = i, 0
+        keys += weight
+    chunks.append(txs[start:])
+    return chunks
 
 
 def scan_inline(txs: Sequence[ScanTx], accounts: Sequence[ViewKey]) -> ReceivedRows:

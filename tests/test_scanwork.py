@@ -752,3 +752,26 @@ async def test_a_failing_slice_handler_stops_the_batch_and_is_raised_as_itself(
         assert rows == scanpool.parse_and_scan_inline(reply, accounts, 0, 10**9)[1]
     finally:
         pool.close()
+
+
+def test_scan_chunks_are_bounded_by_key_pairs(
+    base_reply: BlocksReply, accounts: list[ViewKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """find_received's work is cut by (tx key, account) pairs, main and
+    additional keys counted, not by transactions; the rows are the same as
+    one unbounded call's."""
+    txs = list(parse_blocks(base_reply).txs) * 30
+    keys = [
+        len(e.tx_pubkeys) + min(len(e.additional_pubkeys), len(item.tx.outputs))
+        for item in txs
+        for e in [parse_extra(item.tx.extra)]
+    ]
+    monkeypatch.setattr(scanpool, "MAX_KEY_PAIRS_PER_CALL", 12 * len(accounts))
+    chunks = scanpool._chunks(txs, len(accounts))
+    assert [item for chunk in chunks for item in chunk] == txs
+    sizes = [len(chunk) for chunk in chunks]
+    weights = [sum(keys[sum(sizes[:i]) : sum(sizes[: i + 1])]) for i in range(len(sizes))]
+    assert len(chunks) > 1 and all(w <= 12 for w in weights)
+    assert scanpool.scan_inline(txs, accounts) == find_received(txs, accounts)
+    monkeypatch.setattr(scanpool, "MAX_KEY_PAIRS_PER_CALL", 10**9)
+    assert scanpool._chunks(txs, len(accounts)) == [txs]  # all fits: no counting
