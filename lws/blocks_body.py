@@ -18,7 +18,6 @@ from lws.monero import epee
 FastBlocks = tuple[dict[str, object], list[tuple[bytes, list[bytes]]], list[list[list[int]]]]
 
 _ARRAY_OF_OBJECTS = epee.FLAG_ARRAY | epee.TYPE_OBJECT
-_ARRAY_OF_STRINGS = epee.FLAG_ARRAY | epee.TYPE_STRING
 _ARRAY_OF_U64 = epee.FLAG_ARRAY | epee.TYPE_UINT64
 _U64 = struct.Struct("<Q")
 
@@ -146,12 +145,7 @@ class _Body:
                     if not buf.startswith(_TX_BLOB, pos):
                         raise _Unexpected
                     pos += len(_TX_BLOB)
-                    size = buf[pos]
-                    if size & 3 == 0:
-                        pos += 1
-                        size >>= 2
-                    else:
-                        size, pos = self.size(pos)
+                    size, pos = self.size(pos)
                     stop = pos + size
                     if stop + _HASH_TAIL > end or not buf.startswith(_PRUNABLE_HASH, stop):
                         raise _Unexpected
@@ -182,12 +176,7 @@ class _Body:
                     if not buf.startswith(_TX_INDICES, pos):
                         raise _Unexpected
                     pos += len(_TX_INDICES)
-                    size = buf[pos]
-                    if size & 3 == 0:
-                        pos += 1
-                        size >>= 2
-                    else:
-                        size, pos = self.size(pos)
+                    size, pos = self.size(pos)
                     stop = pos + 8 * size
                     if stop > end:
                         raise _Unexpected
