@@ -181,20 +181,6 @@ def log_skipped(batch: ParsedBatch | SpendBatch) -> None:
         log.warning("%s", line)
 
 
-def split_reply(reply: BlocksReply, parts: int) -> list[BlocksReply]:
-    """Contiguous slices of ``reply`` with about equal bytes (the parse and scan cost)."""
-    sizes = _block_sizes(reply)
-    target = (sum(sizes) or 1) / max(parts, 1)
-    bounds = [0]
-    acc = 0
-    for i, size in enumerate(sizes):
-        acc += size
-        if acc >= target * len(bounds) and len(bounds) < parts and i + 1 < len(sizes):
-            bounds.append(i + 1)
-    bounds.append(len(sizes))
-    return _slices(reply, bounds)
-
-
 def split_reply_guided(
     reply: BlocksReply, workers: int, smallest: float = 1 / 32
 ) -> list[BlocksReply]:
@@ -203,7 +189,7 @@ def split_reply_guided(
     and none less than ``smallest`` of the whole (guided self-scheduling).
     The big first slices keep messages few; the small last ones leave no
     worker idle for long while another finishes."""
-    sizes = _block_sizes(reply)
+    sizes = [len(blob) + sum(len(tx) for tx in txs) for blob, txs in reply.blocks]
     total = sum(sizes) or 1
     floor = total * smallest
     bounds = [0]
@@ -218,10 +204,6 @@ def split_reply_guided(
             target = max(total / (2 * max(workers, 1)), floor)
     bounds.append(len(sizes))
     return _slices(reply, bounds)
-
-
-def _block_sizes(reply: BlocksReply) -> list[int]:
-    return [len(blob) + sum(len(tx) for tx in txs) for blob, txs in reply.blocks]
 
 
 def _slices(reply: BlocksReply, bounds: list[int]) -> list[BlocksReply]:
@@ -296,7 +278,6 @@ __all__ = [
     "merge_batches",
     "parse_blocks",
     "pool_tx",
-    "split_reply",
     "split_reply_guided",
     "verify_chain_link",
 ]

@@ -56,7 +56,6 @@ from lws.scanwork import (
     SpendBatch,
     merge_batches,
     parse_blocks,
-    split_reply,
     split_reply_guided,
 )
 from lws.store import AccountStatus, Store
@@ -241,6 +240,15 @@ def base_reply() -> BlocksReply:
             reply, height, position, lambda blob, s=secret, p=payees: pay_to(blob, s, p)[0]
         )
     return reply
+
+
+def _repeated(reply: BlocksReply, times: int) -> BlocksReply:
+    """``reply``'s blocks ``times`` over: a longer batch to cut into slices."""
+    return msgspec.structs.replace(
+        reply,
+        blocks=list(reply.blocks) * times,
+        output_indices=list(reply.output_indices) * times,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -632,12 +640,8 @@ async def test_workers_take_slices_as_they_get_free(
     """A batch goes out in shrinking slices, each taken by the next free
     worker: a worker slowed down takes fewer, and the batch comes back whole
     and in chain order, equal to an in-process scan."""
-    repeats = 10  # 20 blocks: more than the 8 slices of 2 workers
-    reply = msgspec.structs.replace(
-        base_reply,
-        blocks=list(base_reply.blocks) * repeats,
-        output_indices=list(base_reply.output_indices) * repeats,
-    )
+    repeats = 10  # 20 blocks: more than the ~10 slices of 2 workers
+    reply = _repeated(base_reply, repeats)
     pool = ScanPool(2)
     await trio.to_thread.run_sync(pool.start)
     taken: list[int] = []
@@ -686,7 +690,9 @@ def test_a_workers_batch_decodes_to_its_inputs_and_metadata(base_reply: BlocksRe
         for t in full.txs  # type: ignore[union-attr]
         if not t.tx.is_coinbase
     )
-    halves = [parse_blocks(part, log_skips=False) for part in split_reply(reply, 2)]
+    parts = split_reply_guided(reply, 2)
+    assert len(parts) >= 2
+    halves = [parse_blocks(part, log_skips=False) for part in parts]
     merged = merge_batches(
         [msgspec.msgpack.decode(msgspec.msgpack.encode(h), type=SpendBatch) for h in halves]
     )
@@ -699,11 +705,7 @@ def test_guided_slices_shrink_and_cover_the_reply_in_order(
     base_reply: BlocksReply, workers: int
 ) -> None:
     repeats = 200  # 400 blocks
-    reply = msgspec.structs.replace(
-        base_reply,
-        blocks=list(base_reply.blocks) * repeats,
-        output_indices=list(base_reply.output_indices) * repeats,
-    )
+    reply = _repeated(base_reply, repeats)
     slices = split_reply_guided(reply, workers)
     assert [b for s in slices for b in s.blocks] == reply.blocks
     assert [i for s in slices for i in s.output_indices] == reply.output_indices
@@ -728,12 +730,8 @@ async def test_a_failing_slice_handler_stops_the_batch_and_is_raised_as_itself(
     """The scanner's per-slice handler failing (a store error, say) ends the
     batch with that very exception, not an exception group the scanner
     would not recognise, and the pool scans the next batch correctly."""
-    repeats = 10
-    reply = msgspec.structs.replace(
-        base_reply,
-        blocks=list(base_reply.blocks) * repeats,
-        output_indices=list(base_reply.output_indices) * repeats,
-    )
+    repeats = 10  # 20 blocks: more than the ~10 slices of 2 workers
+    reply = _repeated(base_reply, repeats)
     pool = ScanPool(2)
     await trio.to_thread.run_sync(pool.start)
     handled: list[int] = []

@@ -27,8 +27,9 @@ wallet2's rules, as reproduced here:
 Nothing here raises on hostile bytes: bad keys and outputs are simply not
 owned by anybody.
 
-How it is fast: an X25519 ladder (OpenSSL's or libsodium's, see :mod:`.x25519`) on ``u(R)`` with the scalar
-written as ``8a`` (or ``8(l - a)``) in X25519's clamped form gives
+How it is fast: an X25519 ladder (OpenSSL's or libsodium's, see
+:mod:`.x25519`) on ``u(R)`` with the scalar written as ``8a`` (or
+``8(l - a)``) in X25519's clamped form gives
 ``u(8aR)`` even when ``R`` has a torsion component; the Edwards ``y`` of the
 derivation is ``(u - 1)/(u + 1)`` (inversions batched over the whole call),
 and both sign candidates go through the view tag and, on a tag hit, the
