@@ -23,7 +23,7 @@ from lws.daemon import BlocksReply
 from lws.errors import DaemonError, ScanWorkerError
 from lws.gc_tuning import tune_for_long_running
 from lws.monero.extra import parse_extra
-from lws.monero.ownership import ViewKey
+from lws.monero.ownership import ViewKey, uses_x25519_ladders
 from lws.monero.scan import ReceivedRows, ScanTx, find_received
 from lws.monero.x25519 import fastest_backend
 from lws.scanwork import (
@@ -103,7 +103,8 @@ def parse_and_scan_inline(
 def _worker_main(conn: multiprocessing.connection.Connection) -> None:
     accounts: Sequence[ViewKey] = ()
     tune_for_long_running()
-    fastest_backend()  # the X25519 backend is timed once, here, not in a scan
+    if uses_x25519_ladders():
+        fastest_backend()  # the X25519 backend is timed once, here, not in a scan
     conn.send(("ready", None))  # imports done: the first scan is not slowed by them
     while True:
         try:

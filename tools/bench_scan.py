@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lws.daemon import Daemon  # noqa: E402
 from lws.gc_tuning import tune_for_long_running  # noqa: E402
+from lws.monero.ownership import uses_x25519_ladders  # noqa: E402
 from lws.regtest import TestKeys  # noqa: E402
 from lws.scanner import Scanner  # noqa: E402
 from lws.scanpool import ScanPool  # noqa: E402
@@ -152,6 +153,14 @@ def main() -> None:
         info = daemon.rpc("get_info")
         txs = int(info["tx_count"]) + height  # non-coinbase + one coinbase per block
         print(f"chain: {height} blocks, {txs} transactions (with coinbase)")
+        print(
+            "scan math: "
+            + (
+                "X25519 ladders (the C extension lws.monero._derivations is not built)"
+                if uses_x25519_ladders()
+                else "the C extension lws.monero._derivations"
+            )
+        )
         with (
             tempfile.TemporaryDirectory(prefix="lws-bench-scan-") as tmp,
             contextlib.ExitStack() as stack,

@@ -1,7 +1,8 @@
 # Owns the batched answer to "which outputs of these transactions belong to
-# which of these accounts", with wallet2's semantics and the X25519 fast path
-# (one Montgomery ladder per tx key and account, batched field inversions,
-# view tags on both sign candidates, exact re-check of every hit).
+# which of these accounts", with wallet2's semantics and two fast paths:
+# every derivation exact from the C extension (_derivations.c), or, where it
+# is not built, X25519 ladders with view tags on both sign candidates and an
+# exact re-check of every hit.
 # Must not decode amounts, parse transactions, or know about storage; the
 # exact math it falls back on lives in derivation.py.
 """Find the outputs that belong to a set of accounts, fast and exactly.
@@ -27,7 +28,13 @@ wallet2's rules, as reproduced here:
 Nothing here raises on hostile bytes: bad keys and outputs are simply not
 owned by anybody.
 
-How it is fast: an X25519 ladder (OpenSSL's or libsodium's, see
+How it is fast, with the C extension (``_derivations``, built by setup.py):
+all derivations of the call, (tx key, account) by (tx key, account), come
+exact from one C call (a comb table per key when several accounts share it,
+a Montgomery ladder with y recovery otherwise); each output then costs one
+view-tag hash per account, and only a tag hit looks up the spend key.
+
+Without it: an X25519 ladder (OpenSSL's or libsodium's, see
 :mod:`.x25519`) on ``u(R)`` with the scalar written as ``8a`` (or
 ``8(l - a)``) in X25519's clamped form gives
 ``u(8aR)`` even when ``R`` has a torsion component; the Edwards ``y`` of the
@@ -39,7 +46,7 @@ reference's.  Accounts whose view scalar has no clamped form (a negligible
 range) use the exact derivation throughout.
 
 Why the filter never misses: for every (key, account) the candidates
-contain monero's derivation.  A key that decodes and is not of small order
+contain monero's derivation (with the C extension, they are it).  A key that decodes and is not of small order
 gives ``8aR = (x, y)`` with ``y`` computed here and both signs tried; a
 small-order key (or a twist point) makes the ladder refuse or return 0, and
 that key is derived exactly; a key that does not decode derives the
@@ -80,6 +87,14 @@ from .hashing import keccak256, keccak_256
 from .varint import encode_varint
 from .x25519 import fastest_backend
 
+#: Exact derivations for many keys and accounts by the C extension built with
+#: the package (setup.py), or None where it could not be built.
+_native_derivations: Callable[[bytes, bytes], bytes] | None
+try:
+    from ._derivations import derivations as _native_derivations
+except ImportError:  # pragma: no cover - only without a C compiler
+    _native_derivations = None
+
 __all__ = [
     "OwnedOutput",
     "SubaddressIndex",
@@ -88,6 +103,7 @@ __all__ = [
     "find_owned_outputs",
     "find_owned_outputs_reference",
     "make_view_key",
+    "uses_x25519_ladders",
     "x25519_view_scalar",
 ]
 
@@ -129,6 +145,11 @@ class TxKeys(Struct, frozen=True, gc=False):
     additional_pubkeys: tuple[bytes, ...]
     #: (output public key, view tag or None) per output, in output order.
     outputs: tuple[tuple[bytes, int | None], ...]
+
+
+def uses_x25519_ladders() -> bool:
+    """Whether scans take the X25519 path (the C extension is not built here)."""
+    return _native_derivations is None
 
 
 def x25519_view_scalar(scalar: int) -> bytes | None:
@@ -302,6 +323,7 @@ def find_owned_outputs(
     results: list[list[list[OwnedOutput]]] = [[[] for _ in range(n_accounts)] for _ in txs]
     if n_accounts == 0:
         return results
+    native = _native_derivations
 
     # 1. Every distinct key that may derive something, and u(R) for those
     #    that can go through X25519 (y < p and not +-1, whose derivation is
@@ -330,7 +352,7 @@ def find_owned_outputs(
                 slot = len(slot_keys)
                 slot_of[key] = slot
                 slot_keys.append(key)
-                if len(key) == KEY_SIZE:
+                if native is None and len(key) == KEY_SIZE:
                     y = int.from_bytes(key, "little") & _MASK_255
                     if y < P and y != 1 and y != _P_MINUS_1:
                         generic_slots.append(slot)
@@ -362,82 +384,14 @@ def find_owned_outputs(
             ]
             groups.extend((slot, outputs, varints) for slot in slots[:n_mains])
         plans.append((groups, identity_keys))
-    n_slots = len(slot_keys)
-    u_inverses = batch_invert(denominators)
-    u_values = [
-        (num * inv % P).to_bytes(KEY_SIZE, "little")
-        for num, inv in zip(numerators, u_inverses, strict=True)
-    ]
-
-    # Exact derivations, on demand: 8R once per key, then per account.
-    cleared: dict[int, bytes | None] = {}
-    exact_cache: dict[tuple[int, int], bytes] = {}
-
-    def exact(slot: int, position: int) -> bytes:
-        cache_key = (slot, position)
-        derivation = exact_cache.get(cache_key)
-        if derivation is None:
-            derivation = _prime_order_derivation(slot_keys[slot], accounts[position].scalar)
-            if derivation is None:  # torsion, small order, or not a point: the slow way
-                if slot in cleared:
-                    point8 = cleared[slot]
-                else:
-                    point8 = cleared[slot] = mul8_public_key(slot_keys[slot])
-                if point8 is None:
-                    derivation = IDENTITY  # wallet2's fallback for a key that does not decode
-                else:
-                    derivation = scalarmult_torsion_free(accounts[position].scalar, point8)
-            exact_cache[cache_key] = derivation
-        return derivation
-
-    # 2. Per account, X25519 on every generic key: u(8aR), or 0 where the
-    #    ladder refuses (small-order R, or a twist point from a key that
-    #    does not decode), which is then decided exactly.
-    # The faster of OpenSSL's and libsodium's ladders on this CPU (both
-    # return 0 where they refuse a small-order point).
-    ladders = fastest_backend()(u_values)
-    n_generic = len(generic_slots)
-    ladder_u: list[int] = []
-    for account in accounts:
-        clamped = account.x25519_scalar
-        if clamped is None:
-            ladder_u.extend([0] * n_generic)
-            continue
-        ladder_u.extend(u if u != _P_MINUS_1 else 0 for u in ladders(clamped))
-
-    # 3. Per account and slot, the candidate derivations, each stored as
-    #    "view_tag" || D, ready for the view-tag hash: y = (u - 1)/(u + 1)
-    #    (one inversion for the batch) with both signs; or the exact
-    #    derivation.  The identity derivation is left out: it is checked
-    #    per output for every account at once below.
-    empty: tuple[bytes, ...] = ()
-    inverses = batch_invert([u + 1 if u else 1 for u in ladder_u])
-    candidates: list[list[tuple[bytes, ...]]] = []
-    salt = VIEW_TAG_SALT
-    salt_bits = int.from_bytes(salt, "little")
-    high_bit = _HIGH_BIT << 64
-    flat = 0
-    for position, account in enumerate(accounts):
-        row: list[tuple[bytes, ...]] = [empty] * n_slots
-        candidates.append(row)
-        if account.x25519_scalar is None:
-            for slot in range(n_slots):
-                derivation = exact(slot, position)
-                if derivation != IDENTITY:
-                    row[slot] = (salt + derivation,)
-            flat += n_generic
-            continue
-        for slot in generic_slots:
-            u_derived = ladder_u[flat]
-            if u_derived:
-                # "view_tag" || y as one integer: y << 64 | salt, sign at bit 319.
-                y = (u_derived - 1) * inverses[flat] % P << 64 | salt_bits
-                row[slot] = (y.to_bytes(40, "little"), (y | high_bit).to_bytes(40, "little"))
-            else:
-                derivation = exact(slot, position)
-                if derivation != IDENTITY:
-                    row[slot] = (salt + derivation,)
-            flat += 1
+    # 2-3. Per account and key slot, the candidate derivations: exact ones
+    #      from the C extension, or X25519's two sign candidates.
+    if native is not None:
+        candidates, exact, is_exact = _native_candidates(native, slot_keys, accounts)
+    else:
+        candidates, exact, is_exact = _x25519_candidates(
+            slot_keys, generic_slots, numerators, denominators, accounts
+        )
 
     # 4. Filter each (tx, account) pair; re-scan exactly the rare pairs
     #    where a candidate passes the view tag and the spend-key lookup.
@@ -488,12 +442,14 @@ def find_owned_outputs(
                                 suspect = True
                                 break
                 elif pair:
+                    (first,) = pair
                     for (output_key, view_tag), varint in zip(group_outputs, varints, strict=False):
-                        if _lookup_hit(
-                            pair, output_key, view_tag, varint, spend_keys, spend_key_of
-                        ):
-                            suspect = True
-                            break
+                        if view_tag is None or digest(first + varint).digest()[0] == view_tag:
+                            if _lookup_hit(
+                                pair, output_key, view_tag, varint, spend_keys, spend_key_of
+                            ):
+                                suspect = True
+                                break
             if suspect:
 
                 def derive(key: bytes, position: int = position) -> bytes:
@@ -514,7 +470,7 @@ def find_owned_outputs(
                     # the costly exact derivation is only made for hits.
                     slot = slot_of[key]
                     pair = row[slot]
-                    if len(pair) != 2 or (slot, position) in exact_cache:
+                    if len(pair) != 2 or is_exact(slot, position):
                         return True  # exact already: one view-tag hash decides
                     varint = _varint_of(index)
                     return _lookup_hit(
@@ -530,6 +486,138 @@ def find_owned_outputs(
                     txs[tx_position], accounts[position], derive, may_match, subaddress_key
                 )
     return results
+
+
+#: Per account, per key slot: the candidate derivations, each prefixed with
+#: the view-tag salt (one when exact, two sign candidates from X25519, none
+#: for the identity, which is checked per output for all accounts at once).
+_Candidates = list[list[tuple[bytes, ...]]]
+
+
+#: (candidates, exact(slot, position) -> derivation, whether it is computed already).
+_Derived = tuple[_Candidates, Callable[[int, int], bytes], Callable[[int, int], bool]]
+
+
+def _native_candidates(
+    native: Callable[[bytes, bytes], bytes],
+    slot_keys: Sequence[bytes],
+    accounts: Sequence[ViewKey],
+) -> _Derived:
+    """Every exact derivation by the C extension: one candidate per (account, key)."""
+    n_accounts = len(accounts)
+    table = native(
+        b"".join(key if len(key) == KEY_SIZE else IDENTITY for key in slot_keys),
+        b"".join(account.scalar.to_bytes(KEY_SIZE, "little") for account in accounts),
+    )
+    salt = VIEW_TAG_SALT
+    identity = IDENTITY
+    empty: tuple[bytes, ...] = ()
+    candidates: _Candidates = []
+    for position in range(n_accounts):
+        row: list[tuple[bytes, ...]] = []
+        append = row.append
+        for start in range(position * KEY_SIZE, len(table), n_accounts * KEY_SIZE):
+            derivation = table[start : start + KEY_SIZE]
+            append(empty if derivation == identity else (salt + derivation,))
+        candidates.append(row)
+
+    def exact(slot: int, position: int) -> bytes:
+        start = (slot * n_accounts + position) * KEY_SIZE
+        return table[start : start + KEY_SIZE]
+
+    return candidates, exact, lambda slot, position: True
+
+
+def _x25519_candidates(
+    slot_keys: Sequence[bytes],
+    generic_slots: Sequence[int],
+    numerators: Sequence[int],
+    denominators: list[int],
+    accounts: Sequence[ViewKey],
+) -> _Derived:
+    """Two sign candidates per (account, generic key) from X25519 ladders.
+
+    ``generic_slots`` are the keys with ``y < p`` and not ``+-1``, whose
+    ``u(R)`` is ``numerators[i] / denominators[i]``; the other keys, and
+    the pairs the ladder refuses, get exact derivations, computed here (the
+    slow way) and cached for the re-scan of hits.
+    """
+    n_slots = len(slot_keys)
+    u_inverses = batch_invert(denominators)
+    u_values = [
+        (num * inv % P).to_bytes(KEY_SIZE, "little")
+        for num, inv in zip(numerators, u_inverses, strict=True)
+    ]
+
+    # Exact derivations, on demand: 8R once per key, then per account.
+    cleared: dict[int, bytes | None] = {}
+    exact_cache: dict[tuple[int, int], bytes] = {}
+
+    def exact(slot: int, position: int) -> bytes:
+        cache_key = (slot, position)
+        derivation = exact_cache.get(cache_key)
+        if derivation is None:
+            derivation = _prime_order_derivation(slot_keys[slot], accounts[position].scalar)
+            if derivation is None:  # torsion, small order, or not a point: the slow way
+                if slot in cleared:
+                    point8 = cleared[slot]
+                else:
+                    point8 = cleared[slot] = mul8_public_key(slot_keys[slot])
+                if point8 is None:
+                    derivation = IDENTITY  # wallet2's fallback for a key that does not decode
+                else:
+                    derivation = scalarmult_torsion_free(accounts[position].scalar, point8)
+            exact_cache[cache_key] = derivation
+        return derivation
+
+    # Per account, X25519 on every generic key: u(8aR), or 0 where the
+    # ladder refuses (small-order R, or a twist point from a key that does
+    # not decode), which is then decided exactly.  The faster of OpenSSL's
+    # and libsodium's ladders on this CPU (both return 0 where they refuse
+    # a small-order point).
+    ladders = fastest_backend()(u_values)
+    n_generic = len(generic_slots)
+    ladder_u: list[int] = []
+    for account in accounts:
+        clamped = account.x25519_scalar
+        if clamped is None:
+            ladder_u.extend([0] * n_generic)
+            continue
+        ladder_u.extend(u if u != _P_MINUS_1 else 0 for u in ladders(clamped))
+
+    # Candidates stored as "view_tag" || D, ready for the view-tag hash:
+    # y = (u - 1)/(u + 1) (one inversion for the batch) with both signs; or
+    # the exact derivation.  The identity derivation is left out.
+    empty: tuple[bytes, ...] = ()
+    inverses = batch_invert([u + 1 if u else 1 for u in ladder_u])
+    candidates: _Candidates = []
+    salt = VIEW_TAG_SALT
+    salt_bits = int.from_bytes(salt, "little")
+    high_bit = _HIGH_BIT << 64
+    flat = 0
+    for position, account in enumerate(accounts):
+        row: list[tuple[bytes, ...]] = [empty] * n_slots
+        candidates.append(row)
+        if account.x25519_scalar is None:
+            for slot in range(n_slots):
+                derivation = exact(slot, position)
+                if derivation != IDENTITY:
+                    row[slot] = (salt + derivation,)
+            flat += n_generic
+            continue
+        for slot in generic_slots:
+            u_derived = ladder_u[flat]
+            if u_derived:
+                # "view_tag" || y as one integer: y << 64 | salt, sign at bit 319.
+                y = (u_derived - 1) * inverses[flat] % P << 64 | salt_bits
+                row[slot] = (y.to_bytes(40, "little"), (y | high_bit).to_bytes(40, "little"))
+            else:
+                derivation = exact(slot, position)
+                if derivation != IDENTITY:
+                    row[slot] = (salt + derivation,)
+            flat += 1
+
+    return candidates, exact, lambda slot, position: (slot, position) in exact_cache
 
 
 #: The identity derivation, prefixed like the fast path's candidates.

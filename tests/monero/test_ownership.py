@@ -4,6 +4,7 @@ finds what a sender built (sender-side math: 8 r A, not the receiver's 8 a R).""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from unittest import mock
 
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from nacl import bindings as sodium
 
+from lws.monero import ownership
 from lws.monero.derivation import (
     derivation_to_scalar,
     derive_public_key,
@@ -40,7 +42,7 @@ from lws.monero.ownership import (
     make_view_key,
     x25519_view_scalar,
 )
-from lws.monero.x25519 import LadderBackend, openssl_ladders, sodium_ladders
+from lws.monero.x25519 import openssl_ladders, sodium_ladders
 
 SUBADDRESSES = [(0, 1), (0, 2), (1, 0)]
 
@@ -130,10 +132,37 @@ def undecodable(rng: random.Random) -> bytes:
 
 
 def same(txs: list[TxKeys], accounts: list[ViewKey]) -> list[list[list[OwnedOutput]]]:
+    """The fast answer, checked against the reference, also with each account
+    listed three times (the C extension's comb path starts at 3 accounts)."""
     fast = find_owned_outputs(txs, accounts)
     reference = find_owned_outputs_reference(txs, accounts)
     assert fast == reference
+    assert find_owned_outputs(txs, accounts * 3) == [row * 3 for row in reference]
     return fast
+
+
+#: How find_owned_outputs derives: the C extension (when built), or X25519
+#: ladders on either library; every test of this module runs with each.
+SCAN_PATHS = {
+    "native": (True, None),
+    "x25519-openssl": (False, openssl_ladders),
+    "x25519-sodium": (False, sodium_ladders),
+}
+
+
+@pytest.fixture(autouse=True, params=list(SCAN_PATHS))
+def scan_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    native, backend = SCAN_PATHS[request.param]
+    if native:
+        if ownership._native_derivations is None:
+            pytest.skip("the C extension lws.monero._derivations is not built")
+        yield request.param
+        return
+    with (
+        mock.patch.object(ownership, "_native_derivations", None),
+        mock.patch.object(ownership, "fastest_backend", lambda: backend),
+    ):
+        yield request.param
 
 
 RNG = random.Random(2024)
@@ -329,7 +358,9 @@ def test_unreduced_view_secret(secret: int) -> None:
 
 
 @given(st.integers(1, L - 1), st.integers(1, L - 1), st.integers(0, 7))
-@settings(max_examples=40, deadline=None)
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_x25519_gives_u_of_8aR(a: int, r: int, which: int) -> None:
     clamped = x25519_view_scalar(a)
     if clamped is None:
@@ -446,16 +477,16 @@ def scenarios(draw: st.DrawFn) -> tuple[list[TxKeys], list[ViewKey]]:
     return txs, [a.view_key for a in accounts]
 
 
-@pytest.mark.parametrize("backend", [openssl_ladders, sodium_ladders], ids=["openssl", "sodium"])
 @given(scenarios())
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_fast_equals_reference(
-    backend: LadderBackend, scenario: tuple[list[TxKeys], list[ViewKey]]
-) -> None:
-    """With either X25519 backend (whichever this machine prefers is used in production)."""
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+def test_fast_equals_reference(scenario: tuple[list[TxKeys], list[ViewKey]]) -> None:
+    """On every scan path (see SCAN_PATHS)."""
     txs, accounts = scenario
-    with mock.patch("lws.monero.ownership.fastest_backend", lambda: backend):
-        found = same(txs, accounts)
+    found = same(txs, accounts)
     assert len(found) == len(txs) and all(len(row) == len(accounts) for row in found)
     for tx, row in zip(txs, found, strict=True):
         for owned in row:
@@ -484,7 +515,9 @@ tags_anything = st.one_of(st.none(), st.integers(-300, 600))
         max_size=3,
     )
 )
-@settings(max_examples=60, deadline=None)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_never_raises_on_garbage(
     raw: list[tuple[list[bytes], list[bytes], list[tuple[bytes, int | None]]]],
 ) -> None:

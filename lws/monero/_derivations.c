@@ -1,0 +1,823 @@
+/*
+ * Owns one computation: monero's key derivation 8 * (a * R) for many tx
+ * public keys R and many view scalars a at once, as canonical Edwards
+ * encodings, with monero's rules for decoding R (ge_frombytes_vartime).
+ * Must not know about transactions, outputs, view tags or accounts; the
+ * Python side (batch_derivations.py, ownership.py) gives it meaning.
+ *
+ * Why it is fast: a derivation is a scalar multiplication of the point
+ * Q = 8R.  When many accounts share one R (the scanner's usual case), Q gets
+ * a comb table of 256 precomputed multiples (j * 256^i * Q), after which
+ * each account costs 64 additions and 4 doublings instead of ~255 ladder
+ * steps; with few accounts a 4-bit window on Q is used.  Field elements are
+ * five 51-bit limbs with 128-bit products; the Z inversions of one key's
+ * results are batched (Montgomery's trick).  Table lookups and the sign of
+ * each digit are constant-time in the scalar (the view keys are secrets);
+ * the decoding of R, which is public, is not.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef uint64_t u64;
+typedef unsigned __int128 u128;
+
+typedef struct { u64 v[5]; } fe;
+/* Extended coordinates: x = X/Z, y = Y/Z, xy = T/Z. */
+typedef struct { fe X, Y, Z, T; } ge_p3;
+/* Projective (no T). */
+typedef struct { fe X, Y, Z; } ge_p2;
+/* Completed: x = X/Z, y = Y/T. */
+typedef struct { fe X, Y, Z, T; } ge_p1p1;
+/* Ready to add: Y+X, Y-X, Z, 2dT. */
+typedef struct { fe YplusX, YminusX, Z, T2d; } ge_cached;
+
+#define MASK51 ((((u64)1) << 51) - 1)
+
+/* Limb bounds: fe_mul and fe_sq accept limbs below 2^55 and return limbs
+ * below 2^52; fe_add of two such results stays below 2^53; fe_sub carries. */
+
+static const fe FE_D2 = {{0x69b9426b2f159ULL, 0x35050762add7aULL, 0x3cf44c0038052ULL,
+                          0x6738cc7407977ULL, 0x2406d9dc56dffULL}};
+static const fe FE_D = {{0x34dca135978a3ULL, 0x1a8283b156ebdULL, 0x5e7a26001c029ULL,
+                         0x739c663a03cbbULL, 0x52036cee2b6ffULL}};
+static const fe FE_SQRTM1 = {{0x61b274a0ea0b0ULL, 0x0d5a5fc8f189dULL, 0x7ef5e9cbd0c60ULL,
+                              0x78595a6804c9eULL, 0x2b8324804fc1dULL}};
+
+/* sqrt(-486664): the factor between Montgomery (u, v) and Edwards x. */
+static const fe FE_SQRT_M486664 = {{0x604aaff457e06ULL, 0x2296fa350598dULL, 0x7f13dfb16874fULL,
+                                    0x35de93d846e01ULL, 0x0f26edf460a00ULL}};
+/* 2A for Curve25519's A = 486662. */
+#define MONTGOMERY_2A 973324
+/* (A - 2) / 4 */
+#define MONTGOMERY_A24 121665
+
+static inline void fe_0(fe *h) { memset(h, 0, sizeof *h); }
+static inline void fe_1(fe *h) { fe_0(h); h->v[0] = 1; }
+
+static inline void fe_add(fe *h, const fe *f, const fe *g)
+{
+    for (int i = 0; i < 5; i++) h->v[i] = f->v[i] + g->v[i];
+}
+
+static inline void fe_carry(fe *h)
+{
+    u64 c;
+    c = h->v[0] >> 51; h->v[0] &= MASK51; h->v[1] += c;
+    c = h->v[1] >> 51; h->v[1] &= MASK51; h->v[2] += c;
+    c = h->v[2] >> 51; h->v[2] &= MASK51; h->v[3] += c;
+    c = h->v[3] >> 51; h->v[3] &= MASK51; h->v[4] += c;
+    c = h->v[4] >> 51; h->v[4] &= MASK51; h->v[0] += 19 * c;
+}
+
+/* h = f - g for limbs of g below 2^54: adds 8p first, then carries. */
+static inline void fe_sub(fe *h, const fe *f, const fe *g)
+{
+    h->v[0] = f->v[0] + 0x3fffffffffff68ULL - g->v[0];
+    h->v[1] = f->v[1] + 0x3ffffffffffff8ULL - g->v[1];
+    h->v[2] = f->v[2] + 0x3ffffffffffff8ULL - g->v[2];
+    h->v[3] = f->v[3] + 0x3ffffffffffff8ULL - g->v[3];
+    h->v[4] = f->v[4] + 0x3ffffffffffff8ULL - g->v[4];
+    fe_carry(h);
+}
+
+/* h = f - g without the carry, for a result that only feeds fe_mul, fe_sq
+ * or fe_mul_small: f below 2^54 and g below 2^54 keep h below 2^55. */
+static inline void fe_sub_nc(fe *h, const fe *f, const fe *g)
+{
+    h->v[0] = f->v[0] + 0x3fffffffffff68ULL - g->v[0];
+    h->v[1] = f->v[1] + 0x3ffffffffffff8ULL - g->v[1];
+    h->v[2] = f->v[2] + 0x3ffffffffffff8ULL - g->v[2];
+    h->v[3] = f->v[3] + 0x3ffffffffffff8ULL - g->v[3];
+    h->v[4] = f->v[4] + 0x3ffffffffffff8ULL - g->v[4];
+}
+
+static inline void fe_neg(fe *h, const fe *f)
+{
+    fe zero;
+    fe_0(&zero);
+    fe_sub(h, &zero, f);
+}
+
+static inline void fe_reduce_product(fe *h, u128 t0, u128 t1, u128 t2, u128 t3, u128 t4)
+{
+    u64 r0, r1, r2, r3, r4;
+    t1 += t0 >> 51; r0 = (u64)t0 & MASK51;
+    t2 += t1 >> 51; r1 = (u64)t1 & MASK51;
+    t3 += t2 >> 51; r2 = (u64)t2 & MASK51;
+    t4 += t3 >> 51; r3 = (u64)t3 & MASK51;
+    r4 = (u64)t4 & MASK51;
+    u128 c = (t4 >> 51) * 19 + r0;
+    r0 = (u64)c & MASK51;
+    r1 += (u64)(c >> 51);
+    h->v[0] = r0; h->v[1] = r1; h->v[2] = r2; h->v[3] = r3; h->v[4] = r4;
+}
+
+static inline void fe_mul(fe *h, const fe *f, const fe *g)
+{
+    const u64 f0 = f->v[0], f1 = f->v[1], f2 = f->v[2], f3 = f->v[3], f4 = f->v[4];
+    const u64 g0 = g->v[0], g1 = g->v[1], g2 = g->v[2], g3 = g->v[3], g4 = g->v[4];
+    const u64 g1_19 = 19 * g1, g2_19 = 19 * g2, g3_19 = 19 * g3, g4_19 = 19 * g4;
+    u128 t0 = (u128)f0 * g0 + (u128)f1 * g4_19 + (u128)f2 * g3_19 + (u128)f3 * g2_19 + (u128)f4 * g1_19;
+    u128 t1 = (u128)f0 * g1 + (u128)f1 * g0 + (u128)f2 * g4_19 + (u128)f3 * g3_19 + (u128)f4 * g2_19;
+    u128 t2 = (u128)f0 * g2 + (u128)f1 * g1 + (u128)f2 * g0 + (u128)f3 * g4_19 + (u128)f4 * g3_19;
+    u128 t3 = (u128)f0 * g3 + (u128)f1 * g2 + (u128)f2 * g1 + (u128)f3 * g0 + (u128)f4 * g4_19;
+    u128 t4 = (u128)f0 * g4 + (u128)f1 * g3 + (u128)f2 * g2 + (u128)f3 * g1 + (u128)f4 * g0;
+    fe_reduce_product(h, t0, t1, t2, t3, t4);
+}
+
+static inline void fe_sq(fe *h, const fe *f)
+{
+    const u64 f0 = f->v[0], f1 = f->v[1], f2 = f->v[2], f3 = f->v[3], f4 = f->v[4];
+    const u64 f0_2 = 2 * f0, f1_2 = 2 * f1;
+    const u64 f1_38 = 38 * f1, f2_38 = 38 * f2, f3_38 = 38 * f3, f3_19 = 19 * f3, f4_19 = 19 * f4;
+    u128 t0 = (u128)f0 * f0 + (u128)f1_38 * f4 + (u128)f2_38 * f3;
+    u128 t1 = (u128)f0_2 * f1 + (u128)f2_38 * f4 + (u128)f3_19 * f3;
+    u128 t2 = (u128)f0_2 * f2 + (u128)f1 * f1 + (u128)f3_38 * f4;
+    u128 t3 = (u128)f0_2 * f3 + (u128)f1_2 * f2 + (u128)f4_19 * f4;
+    u128 t4 = (u128)f0_2 * f4 + (u128)f1_2 * f3 + (u128)f2 * f2;
+    fe_reduce_product(h, t0, t1, t2, t3, t4);
+}
+
+/* h = f * n for a small constant n (below 2^20). */
+static inline void fe_mul_small(fe *h, const fe *f, u64 n)
+{
+    u128 t0 = (u128)f->v[0] * n, t1 = (u128)f->v[1] * n, t2 = (u128)f->v[2] * n;
+    u128 t3 = (u128)f->v[3] * n, t4 = (u128)f->v[4] * n;
+    fe_reduce_product(h, t0, t1, t2, t3, t4);
+}
+
+static inline void fe_sqn(fe *h, const fe *f, int n)
+{
+    fe_sq(h, f);
+    for (int i = 1; i < n; i++) fe_sq(h, h);
+}
+
+/* f^(2^250 - 1) into z250, and f^11 into z11 (shared by invert and pow22523). */
+static void fe_pow_2_250_1(fe *z250, fe *z11, const fe *f)
+{
+    fe z2, z9, t, z5, z10, z20, z50, z100;
+    fe_sq(&z2, f);                 /* 2 */
+    fe_sqn(&t, &z2, 2);            /* 8 */
+    fe_mul(&z9, &t, f);            /* 9 */
+    fe_mul(z11, &z9, &z2);         /* 11 */
+    fe_sq(&t, z11);                /* 22 */
+    fe_mul(&z5, &t, &z9);          /* 2^5 - 1 */
+    fe_sqn(&t, &z5, 5);
+    fe_mul(&z10, &t, &z5);         /* 2^10 - 1 */
+    fe_sqn(&t, &z10, 10);
+    fe_mul(&z20, &t, &z10);        /* 2^20 - 1 */
+    fe_sqn(&t, &z20, 20);
+    fe_mul(&t, &t, &z20);          /* 2^40 - 1 */
+    fe_sqn(&t, &t, 10);
+    fe_mul(&z50, &t, &z10);        /* 2^50 - 1 */
+    fe_sqn(&t, &z50, 50);
+    fe_mul(&z100, &t, &z50);       /* 2^100 - 1 */
+    fe_sqn(&t, &z100, 100);
+    fe_mul(&t, &t, &z100);         /* 2^200 - 1 */
+    fe_sqn(&t, &t, 50);
+    fe_mul(z250, &t, &z50);        /* 2^250 - 1 */
+}
+
+/* f^(p - 2) = f^(2^255 - 21). */
+static void fe_invert(fe *h, const fe *f)
+{
+    fe z250, z11;
+    fe_pow_2_250_1(&z250, &z11, f);
+    fe_sqn(&z250, &z250, 5);       /* 2^255 - 32 */
+    fe_mul(h, &z250, &z11);        /* 2^255 - 21 */
+}
+
+/* f^((p - 5) / 8) = f^(2^252 - 3). */
+static void fe_pow22523(fe *h, const fe *f)
+{
+    fe z250, z11;
+    fe_pow_2_250_1(&z250, &z11, f);
+    fe_sqn(&z250, &z250, 2);       /* 2^252 - 4 */
+    fe_mul(h, &z250, f);           /* 2^252 - 3 */
+}
+
+/* The low 255 bits of s, unreduced (limbs below 2^51). */
+static void fe_frombytes(fe *h, const unsigned char *s)
+{
+    u64 w[4];
+    for (int i = 0; i < 4; i++) {
+        u64 x = 0;
+        for (int j = 7; j >= 0; j--) x = (x << 8) | s[8 * i + j];
+        w[i] = x;
+    }
+    h->v[0] = w[0] & MASK51;
+    h->v[1] = ((w[0] >> 51) | (w[1] << 13)) & MASK51;
+    h->v[2] = ((w[1] >> 38) | (w[2] << 26)) & MASK51;
+    h->v[3] = ((w[2] >> 25) | (w[3] << 39)) & MASK51;
+    h->v[4] = (w[3] >> 12) & MASK51;
+}
+
+/* The canonical encoding (value mod p, below p). */
+static void fe_tobytes(unsigned char *s, const fe *f)
+{
+    fe h = *f;
+    fe_carry(&h);
+    fe_carry(&h); /* limbs below 2^51 + 19*2^?: value below 2p */
+    u64 q = (h.v[0] + 19) >> 51;
+    q = (h.v[1] + q) >> 51;
+    q = (h.v[2] + q) >> 51;
+    q = (h.v[3] + q) >> 51;
+    q = (h.v[4] + q) >> 51; /* 1 iff value >= p */
+    h.v[0] += 19 * q;
+    u64 c;
+    c = h.v[0] >> 51; h.v[0] &= MASK51; h.v[1] += c;
+    c = h.v[1] >> 51; h.v[1] &= MASK51; h.v[2] += c;
+    c = h.v[2] >> 51; h.v[2] &= MASK51; h.v[3] += c;
+    c = h.v[3] >> 51; h.v[3] &= MASK51; h.v[4] += c;
+    h.v[4] &= MASK51; /* drops 2^255, i.e. subtracts p together with the +19 */
+    u64 w[4];
+    w[0] = h.v[0] | (h.v[1] << 51);
+    w[1] = (h.v[1] >> 13) | (h.v[2] << 38);
+    w[2] = (h.v[2] >> 26) | (h.v[3] << 25);
+    w[3] = (h.v[3] >> 39) | (h.v[4] << 12);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 8; j++) s[8 * i + j] = (unsigned char)(w[i] >> (8 * j));
+}
+
+static int fe_isnegative(const fe *f)
+{
+    unsigned char s[32];
+    fe_tobytes(s, f);
+    return s[0] & 1;
+}
+
+static int fe_iszero(const fe *f)
+{
+    unsigned char s[32];
+    fe_tobytes(s, f);
+    unsigned char acc = 0;
+    for (int i = 0; i < 32; i++) acc |= s[i];
+    return acc == 0;
+}
+
+static int fe_equal(const fe *f, const fe *g)
+{
+    fe d;
+    fe_sub(&d, f, g);
+    return fe_iszero(&d);
+}
+
+/* f = g where b == 1, unchanged where b == 0; no branch on b. */
+static inline void fe_cmov(fe *f, const fe *g, u64 b)
+{
+    const u64 mask = (u64)0 - b;
+    for (int i = 0; i < 5; i++) f->v[i] ^= mask & (f->v[i] ^ g->v[i]);
+}
+
+/* Swaps f and g where b == 1; no branch on b. */
+static inline void fe_cswap(fe *f, fe *g, u64 b)
+{
+    const u64 mask = (u64)0 - b;
+    for (int i = 0; i < 5; i++) {
+        const u64 x = mask & (f->v[i] ^ g->v[i]);
+        f->v[i] ^= x;
+        g->v[i] ^= x;
+    }
+}
+
+/* Every 1/values[k] (none may be 0) for one inversion; scratch holds count. */
+static void fe_batch_invert(fe *values, fe *scratch, size_t count)
+{
+    fe acc, inverse, t;
+    fe_1(&acc);
+    for (size_t k = 0; k < count; k++) {
+        scratch[k] = acc;
+        fe_mul(&acc, &acc, &values[k]);
+    }
+    fe_invert(&inverse, &acc);
+    for (size_t k = count; k-- > 0;) {
+        fe_mul(&t, &inverse, &scratch[k]);
+        fe_mul(&inverse, &inverse, &values[k]);
+        values[k] = t;
+    }
+}
+
+/* --- points ------------------------------------------------------------- */
+
+
+/* monero's ge_frombytes_vartime: 0 where monero refuses the encoding (y not
+ * below p, no x on the curve, or x = 0 with the sign bit set). */
+static int ge_frombytes(ge_p3 *h, const unsigned char *s)
+{
+    unsigned char canonical[32], y_bytes[32];
+    fe u, v, v3, vxx, check;
+    memcpy(y_bytes, s, 32);
+    y_bytes[31] &= 0x7f;
+    fe_frombytes(&h->Y, y_bytes);
+    fe_tobytes(canonical, &h->Y);
+    if (memcmp(canonical, y_bytes, 32) != 0) return 0; /* y >= p */
+    fe_1(&h->Z);
+    fe_sq(&u, &h->Y);
+    fe_mul(&v, &u, &FE_D);
+    fe_sub(&u, &u, &h->Z);          /* u = y^2 - 1 */
+    fe_add(&v, &v, &h->Z);          /* v = d y^2 + 1 */
+    fe_sq(&v3, &v);
+    fe_mul(&v3, &v3, &v);           /* v^3 */
+    fe_sq(&h->X, &v3);
+    fe_mul(&h->X, &h->X, &v);
+    fe_mul(&h->X, &h->X, &u);       /* u v^7 */
+    fe_pow22523(&h->X, &h->X);      /* (u v^7)^((p-5)/8) */
+    fe_mul(&h->X, &h->X, &v3);
+    fe_mul(&h->X, &h->X, &u);       /* x = u v^3 (u v^7)^((p-5)/8) */
+    fe_sq(&vxx, &h->X);
+    fe_mul(&vxx, &vxx, &v);
+    if (!fe_equal(&vxx, &u)) {
+        fe_neg(&check, &u);
+        if (!fe_equal(&vxx, &check)) return 0;
+        fe_mul(&h->X, &h->X, &FE_SQRTM1);
+    }
+    const int sign = s[31] >> 7;
+    if (fe_iszero(&h->X)) {
+        if (sign) return 0;
+    } else if (fe_isnegative(&h->X) != sign) {
+        fe_neg(&h->X, &h->X);
+    }
+    fe_mul(&h->T, &h->X, &h->Y);
+    return 1;
+}
+
+static inline void ge_p3_0(ge_p3 *h)
+{
+    fe_0(&h->X); fe_1(&h->Y); fe_1(&h->Z); fe_0(&h->T);
+}
+
+static inline void ge_cached_0(ge_cached *h)
+{
+    fe_1(&h->YplusX); fe_1(&h->YminusX); fe_1(&h->Z); fe_0(&h->T2d);
+}
+
+static inline void ge_p1p1_to_p2(ge_p2 *r, const ge_p1p1 *p)
+{
+    fe_mul(&r->X, &p->X, &p->T);
+    fe_mul(&r->Y, &p->Y, &p->Z);
+    fe_mul(&r->Z, &p->Z, &p->T);
+}
+
+static inline void ge_p1p1_to_p3(ge_p3 *r, const ge_p1p1 *p)
+{
+    fe_mul(&r->X, &p->X, &p->T);
+    fe_mul(&r->Y, &p->Y, &p->Z);
+    fe_mul(&r->Z, &p->Z, &p->T);
+    fe_mul(&r->T, &p->X, &p->Y);
+}
+
+static inline void ge_p3_to_cached(ge_cached *r, const ge_p3 *p)
+{
+    fe_add(&r->YplusX, &p->Y, &p->X);
+    fe_sub(&r->YminusX, &p->Y, &p->X);
+    fe_carry(&r->YplusX);
+    r->Z = p->Z;
+    fe_mul(&r->T2d, &p->T, &FE_D2);
+}
+
+/* r = 2p, for a projective p (X, Y, Z). */
+static inline void ge_p2_dbl(ge_p1p1 *r, const fe *X, const fe *Y, const fe *Z)
+{
+    fe t0;
+    fe_sq(&r->X, X);                /* XX */
+    fe_sq(&r->Z, Y);                /* YY */
+    fe_sq(&r->T, Z);
+    fe_add(&r->T, &r->T, &r->T);    /* 2 ZZ */
+    fe_add(&r->Y, X, Y);
+    fe_sq(&t0, &r->Y);              /* (X + Y)^2 */
+    fe_add(&r->Y, &r->Z, &r->X);    /* YY + XX */
+    fe_sub(&r->Z, &r->Z, &r->X);    /* YY - XX */
+    fe_sub(&r->X, &t0, &r->Y);      /* 2XY */
+    fe_sub(&r->T, &r->T, &r->Z);    /* 2ZZ - (YY - XX) */
+}
+
+/* r = p + q (complete). */
+static inline void ge_add(ge_p1p1 *r, const ge_p3 *p, const ge_cached *q)
+{
+    fe t0;
+    fe_add(&r->X, &p->Y, &p->X);
+    fe_sub(&r->Y, &p->Y, &p->X);
+    fe_mul(&r->Z, &r->X, &q->YplusX);
+    fe_mul(&r->Y, &r->Y, &q->YminusX);
+    fe_mul(&r->T, &q->T2d, &p->T);
+    fe_mul(&r->X, &p->Z, &q->Z);
+    fe_add(&t0, &r->X, &r->X);
+    fe_sub(&r->X, &r->Z, &r->Y);
+    fe_add(&r->Y, &r->Z, &r->Y);
+    fe_add(&r->Z, &t0, &r->T);
+    fe_sub(&r->T, &t0, &r->T);
+}
+
+static inline void ge_p3_dbl_to_p3(ge_p3 *r, const ge_p3 *p)
+{
+    ge_p1p1 t;
+    ge_p2_dbl(&t, &p->X, &p->Y, &p->Z);
+    ge_p1p1_to_p3(r, &t);
+}
+
+/* 16 p, with T computed only for the last doubling. */
+static inline void ge_p3_mul16(ge_p3 *r, const ge_p3 *p)
+{
+    ge_p1p1 t;
+    ge_p2 s;
+    ge_p2_dbl(&t, &p->X, &p->Y, &p->Z);
+    ge_p1p1_to_p2(&s, &t);
+    ge_p2_dbl(&t, &s.X, &s.Y, &s.Z);
+    ge_p1p1_to_p2(&s, &t);
+    ge_p2_dbl(&t, &s.X, &s.Y, &s.Z);
+    ge_p1p1_to_p2(&s, &t);
+    ge_p2_dbl(&t, &s.X, &s.Y, &s.Z);
+    ge_p1p1_to_p3(r, &t);
+}
+
+static inline void ge_add_to(ge_p3 *h, const ge_cached *q)
+{
+    ge_p1p1 t;
+    ge_add(&t, h, q);
+    ge_p1p1_to_p3(h, &t);
+}
+
+static inline u64 equal_u8(unsigned char a, unsigned char b)
+{
+    return (u64)(((uint32_t)(a ^ b) - 1) >> 31);
+}
+
+/* t = digit * (the point whose multiples 1..8 are in row), digit in -8..8,
+ * reading every entry of the row whatever the digit. */
+static inline void select_cached(ge_cached *t, const ge_cached row[8], signed char digit)
+{
+    const unsigned char negative = (unsigned char)(((unsigned)(int)digit) >> 31) & 1;
+    const unsigned char magnitude = (unsigned char)(digit - ((-negative) & (digit << 1)));
+    ge_cached_0(t);
+    for (int j = 0; j < 8; j++) {
+        const u64 take = equal_u8(magnitude, (unsigned char)(j + 1));
+        fe_cmov(&t->YplusX, &row[j].YplusX, take);
+        fe_cmov(&t->YminusX, &row[j].YminusX, take);
+        fe_cmov(&t->Z, &row[j].Z, take);
+        fe_cmov(&t->T2d, &row[j].T2d, take);
+    }
+    fe swapped_plus = t->YminusX, swapped_minus = t->YplusX, negated_t2d;
+    fe_neg(&negated_t2d, &t->T2d);
+    fe_cmov(&t->YplusX, &swapped_plus, negative);
+    fe_cmov(&t->YminusX, &swapped_minus, negative);
+    fe_cmov(&t->T2d, &negated_t2d, negative);
+}
+
+/* Signed radix-16 digits of a 32-byte little-endian scalar below 2^255:
+ * s = sum e[i] 16^i with e[i] in -8..7 (e[63] in 0..8). */
+static void scalar_digits(signed char e[64], const unsigned char *s)
+{
+    for (int i = 0; i < 32; i++) {
+        e[2 * i] = (signed char)(s[i] & 15);
+        e[2 * i + 1] = (signed char)((s[i] >> 4) & 15);
+    }
+    signed char carry = 0;
+    for (int i = 0; i < 63; i++) {
+        e[i] = (signed char)(e[i] + carry);
+        carry = (signed char)((e[i] + 8) >> 4);
+        e[i] = (signed char)(e[i] - (carry << 4));
+    }
+    e[63] = (signed char)(e[63] + carry);
+}
+
+/* row[j] = (j + 1) base, j = 0..7. */
+static void multiples_row(ge_cached row[8], const ge_p3 *base)
+{
+    ge_p3 acc = *base;
+    ge_p3_to_cached(&row[0], base);
+    for (int j = 1; j < 8; j++) {
+        ge_add_to(&acc, &row[0]);
+        ge_p3_to_cached(&row[j], &acc);
+    }
+}
+
+/* The comb: table[i][j] = (j + 1) 256^i Q. */
+static void comb_table(ge_cached table[32][8], const ge_p3 *q)
+{
+    ge_p3 base = *q;
+    for (int i = 0; i < 32; i++) {
+        if (i > 0) {
+            ge_p3_mul16(&base, &base);
+            ge_p3_mul16(&base, &base);
+        }
+        multiples_row(table[i], &base);
+    }
+}
+
+static void comb_mul(ge_p3 *h, const ge_cached table[32][8], const signed char e[64])
+{
+    ge_cached t;
+    ge_p3_0(h);
+    for (int i = 1; i < 64; i += 2) {
+        select_cached(&t, table[i / 2], e[i]);
+        ge_add_to(h, &t);
+    }
+    ge_p3_mul16(h, h);
+    for (int i = 0; i < 64; i += 2) {
+        select_cached(&t, table[i / 2], e[i]);
+        ge_add_to(h, &t);
+    }
+}
+
+static void window_mul(ge_p3 *h, const ge_cached row[8], const signed char e[64])
+{
+    ge_cached t;
+    select_cached(&t, row, e[63]);
+    ge_p3_0(h);
+    ge_add_to(h, &t);
+    for (int i = 62; i >= 0; i--) {
+        ge_p3_mul16(h, h);
+        select_cached(&t, row, e[i]);
+        ge_add_to(h, &t);
+    }
+}
+
+/* --- Montgomery ladder with y recovery (for one or two scalars per key) --- */
+
+/* A point of Curve25519 (v^2 = u^3 + A u^2 + u) in projective (U : V : W). */
+typedef struct { fe U, V, W; } mont_p2;
+
+/* k * (u, v) for an affine point (u, v) of order l and 0 < k < l - 1:
+ * the ladder gives u(kP) and u((k+1)P), and Okeya-Sakurai's formula
+ * (Costello-Smith, "Montgomery curves and their arithmetic", alg. 5) the v
+ * coordinate.  Constant-time in k: 253 ladder steps and swaps by mask. */
+static void mont_mul(mont_p2 *out, const fe *u, const fe *v, const unsigned char *k)
+{
+    fe x2, z2, x3, z3, a, aa, b, bb, e, c, d, da, cb, t;
+    fe_1(&x2); fe_0(&z2);
+    x3 = *u; fe_1(&z3);
+    u64 swap = 0;
+    for (int i = 252; i >= 0; i--) {
+        const u64 bit = (k[i >> 3] >> (i & 7)) & 1;
+        swap ^= bit;
+        fe_cswap(&x2, &x3, swap);
+        fe_cswap(&z2, &z3, swap);
+        swap = bit;
+        fe_add(&a, &x2, &z2);
+        fe_sq(&aa, &a);
+        fe_sub_nc(&b, &x2, &z2);
+        fe_sq(&bb, &b);
+        fe_sub_nc(&e, &aa, &bb);
+        fe_add(&c, &x3, &z3);
+        fe_sub_nc(&d, &x3, &z3);
+        fe_mul(&da, &d, &a);
+        fe_mul(&cb, &c, &b);
+        fe_add(&t, &da, &cb);
+        fe_sq(&x3, &t);
+        fe_sub_nc(&t, &da, &cb);
+        fe_sq(&t, &t);
+        fe_mul(&z3, &t, u);
+        fe_mul(&x2, &aa, &bb);
+        fe_mul_small(&t, &e, MONTGOMERY_A24);
+        fe_add(&t, &t, &aa);
+        fe_mul(&z2, &e, &t);
+    }
+    fe_cswap(&x2, &x3, swap);
+    fe_cswap(&z2, &z3, swap);
+    /* (x2 : z2) = kP, (x3 : z3) = (k + 1)P; recover v of kP. */
+    fe v1, v2, v3, v4;
+    fe_mul(&v1, u, &z2);
+    fe_add(&v2, &x2, &v1);
+    fe_sub(&v3, &x2, &v1);
+    fe_sq(&v3, &v3);
+    fe_mul(&v3, &v3, &x3);
+    fe_mul_small(&v1, &z2, MONTGOMERY_2A);
+    fe_add(&v2, &v2, &v1);
+    fe_mul(&v4, u, &x2);
+    fe_add(&v4, &v4, &z2);
+    fe_mul(&v2, &v2, &v4);
+    fe_mul(&v1, &v1, &z2);
+    fe_sub(&v2, &v2, &v1);
+    fe_mul(&v2, &v2, &z3);
+    fe_sub(&out->V, &v2, &v3);
+    fe_add(&v1, v, v);
+    fe_mul(&v1, &v1, &z2);
+    fe_mul(&v1, &v1, &z3);
+    fe_mul(&out->U, &v1, &x2);
+    fe_mul(&out->W, &v1, &z2);
+}
+
+/* Encodes count points at once: one field inversion for all their Z. */
+static void batch_encode(unsigned char *out, size_t stride, const ge_p3 *points, fe *scratch,
+                         size_t count)
+{
+    fe acc, inverse, zi, x, y;
+    fe_1(&acc);
+    for (size_t k = 0; k < count; k++) {
+        scratch[k] = acc;
+        fe_mul(&acc, &acc, &points[k].Z);
+    }
+    fe_invert(&inverse, &acc);
+    for (size_t k = count; k-- > 0;) {
+        fe_mul(&zi, &inverse, &scratch[k]);
+        fe_mul(&inverse, &inverse, &points[k].Z);
+        fe_mul(&x, &points[k].X, &zi);
+        fe_mul(&y, &points[k].Y, &zi);
+        unsigned char *s = out + k * stride;
+        fe_tobytes(s, &y);
+        s[31] ^= (unsigned char)(fe_isnegative(&x) << 7);
+    }
+}
+
+/* Below this many scalars per key the comb table costs more than it saves,
+ * and the Montgomery ladder is used. */
+#define COMB_MIN_SCALARS 3
+
+/* l - 1, little-endian: with 0, the scalars the ladder's y recovery cannot
+ * take (kP or (k+1)P is the point at infinity); the window method does. */
+static const unsigned char L_MINUS_1[32] = {
+    0xec, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10};
+static const unsigned char ZERO_SCALAR[32] = {0};
+
+/* The ladder path for a block of keys: Q = 8R to Montgomery (u, v) with one
+ * batched inversion, the ladder per scalar, and back to Edwards encodings
+ * with another.  `decoded` says which keys decoded (others give the
+ * identity); `ladder_ok[j]` which scalars the ladder can take. */
+static void ladder_block(unsigned char *out, const ge_p3 *points, const int *usable,
+                         size_t n_points, const unsigned char *scalars,
+                         const signed char (*digits)[64], size_t n_scalars, fe *us, fe *vs,
+                         fe *denominators, ge_p3 *results, fe *scratch)
+{
+    /* (u, v) = ((Z + Y)/(Z - Y), sqrt(-486664) (Z + Y) Z / ((Z - Y) X)) */
+    for (size_t k = 0; k < n_points; k++) {
+        if (!usable[k]) { fe_1(&denominators[k]); continue; }
+        fe t;
+        fe_sub(&t, &points[k].Z, &points[k].Y);
+        fe_mul(&denominators[k], &t, &points[k].X);
+    }
+    fe_batch_invert(denominators, scratch, n_points);
+    for (size_t k = 0; k < n_points; k++) {
+        if (!usable[k]) continue;
+        fe zy;
+        fe_add(&zy, &points[k].Z, &points[k].Y);
+        fe_mul(&us[k], &zy, &points[k].X);
+        fe_mul(&us[k], &us[k], &denominators[k]);
+        fe_mul(&vs[k], &zy, &points[k].Z);
+        fe_mul(&vs[k], &vs[k], &denominators[k]);
+        fe_mul(&vs[k], &vs[k], &FE_SQRT_M486664);
+    }
+    /* Per (key, scalar): the ladder, or the window method on the rare
+     * scalars it cannot take; results gathered as Edwards points. */
+    size_t n = 0;
+    for (size_t k = 0; k < n_points; k++) {
+        for (size_t j = 0; j < n_scalars; j++, n++) {
+            const unsigned char *scalar = scalars + 32 * j;
+            if (!usable[k]) {
+                ge_p3_0(&results[n]);
+            } else if (memcmp(scalar, ZERO_SCALAR, 32) == 0 || memcmp(scalar, L_MINUS_1, 32) == 0) {
+                ge_cached row[8];
+                multiples_row(row, &points[k]);
+                window_mul(&results[n], row, digits[j]);
+            } else {
+                /* Edwards (x, y) = (sqrt(-486664) U / V, (U - W) / (U + W)), kept
+                 * as X = sqrt(-486664) U (U + W), Y = (U - W) V, Z = V (U + W). */
+                mont_p2 m;
+                fe sum;
+                mont_mul(&m, &us[k], &vs[k], scalar);
+                fe_add(&sum, &m.U, &m.W);
+                fe_mul(&results[n].X, &m.U, &FE_SQRT_M486664);
+                fe_mul(&results[n].X, &results[n].X, &sum);
+                fe_sub(&results[n].Y, &m.U, &m.W);
+                fe_mul(&results[n].Y, &results[n].Y, &m.V);
+                fe_mul(&results[n].Z, &m.V, &sum);
+            }
+        }
+    }
+    batch_encode(out, 32, results, scratch, n);
+}
+
+
+/* Results encoded together (one field inversion for all): keys are taken in
+ * blocks of at least this many derivations. */
+#define ENCODE_BATCH 64
+
+/* out[(k * n_scalars + j) * 32] = monero's derivation of key k for scalar j:
+ * the encoding of scalar_j * 8 * R_k, or the identity for a key monero does
+ * not decode (wallet2's fallback).  Scalars must be below 2^255. */
+static int derive_all(unsigned char *out, const unsigned char *keys, size_t n_keys,
+                      const unsigned char *scalars, size_t n_scalars)
+{
+    const size_t keys_per_block = n_scalars >= ENCODE_BATCH ? 1 : ENCODE_BATCH / n_scalars;
+    const size_t block = keys_per_block * n_scalars;
+    signed char(*digits)[64] = PyMem_RawMalloc(n_scalars * 64);
+    ge_p3 *results = PyMem_RawMalloc(block * sizeof(ge_p3));
+    fe *scratch = PyMem_RawMalloc(block * sizeof(fe));
+    ge_cached(*table)[8] = PyMem_RawMalloc(32 * sizeof(ge_cached[8]));
+    ge_p3 *points = PyMem_RawMalloc(keys_per_block * sizeof(ge_p3));
+    int *usable = PyMem_RawMalloc(keys_per_block * sizeof(int));
+    fe *us = PyMem_RawMalloc(keys_per_block * 3 * sizeof(fe));
+    const int ok = digits && results && scratch && table && points && usable && us;
+    if (ok) {
+        for (size_t j = 0; j < n_scalars; j++) scalar_digits(digits[j], scalars + 32 * j);
+        const int use_comb = n_scalars >= COMB_MIN_SCALARS;
+        for (size_t first = 0; first < n_keys; first += keys_per_block) {
+            const size_t last = first + keys_per_block < n_keys ? first + keys_per_block : n_keys;
+            if (!use_comb) {
+                for (size_t k = first; k < last; k++) {
+                    ge_p3 *point = &points[k - first];
+                    usable[k - first] = ge_frombytes(point, keys + 32 * k);
+                    if (!usable[k - first]) continue;
+                    ge_p3_dbl_to_p3(point, point);
+                    ge_p3_dbl_to_p3(point, point);
+                    ge_p3_dbl_to_p3(point, point); /* Q = 8R: no torsion left */
+                    usable[k - first] = !fe_iszero(&point->X); /* else Q is the identity */
+                }
+                ladder_block(out + first * n_scalars * 32, points, usable, last - first, scalars,
+                             (const signed char(*)[64])digits, n_scalars, us,
+                             us + keys_per_block, us + 2 * keys_per_block, results, scratch);
+                continue;
+            }
+            ge_p3 *result = results;
+            for (size_t k = first; k < last; k++, result += n_scalars) {
+                ge_p3 point;
+                if (!ge_frombytes(&point, keys + 32 * k)) {
+                    for (size_t j = 0; j < n_scalars; j++) ge_p3_0(&result[j]);
+                    continue;
+                }
+                ge_p3_dbl_to_p3(&point, &point);
+                ge_p3_dbl_to_p3(&point, &point);
+                ge_p3_dbl_to_p3(&point, &point); /* Q = 8R: no torsion left */
+                comb_table(table, &point);
+                for (size_t j = 0; j < n_scalars; j++) comb_mul(&result[j], table, digits[j]);
+            }
+            batch_encode(out + first * n_scalars * 32, 32, results, scratch,
+                         (last - first) * n_scalars);
+        }
+    }
+    PyMem_RawFree(digits);
+    PyMem_RawFree(results);
+    PyMem_RawFree(scratch);
+    PyMem_RawFree(table);
+    PyMem_RawFree(points);
+    PyMem_RawFree(usable);
+    PyMem_RawFree(us);
+    return ok;
+}
+
+/* s < l, comparing from the most significant byte (s is not secret here:
+ * a caller passing an unreduced view scalar has a bug). */
+static int scalar_is_reduced(const unsigned char *s)
+{
+    for (int i = 31; i >= 0; i--) {
+        const unsigned char limit = i == 0 ? (unsigned char)(L_MINUS_1[0] + 1) : L_MINUS_1[i];
+        if (s[i] != limit) return s[i] < limit;
+    }
+    return 0;
+}
+
+static PyObject *derivations(PyObject *self, PyObject *args)
+{
+    Py_buffer keys, scalars;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*:derivations", &keys, &scalars)) return NULL;
+    PyObject *result = NULL;
+    if (keys.len % 32 != 0 || scalars.len % 32 != 0) {
+        PyErr_SetString(PyExc_ValueError, "keys and scalars must be 32-byte values");
+        goto done;
+    }
+    const size_t n_keys = (size_t)keys.len / 32, n_scalars = (size_t)scalars.len / 32;
+    for (size_t j = 0; j < n_scalars; j++) {
+        if (!scalar_is_reduced((const unsigned char *)scalars.buf + 32 * j)) {
+            PyErr_SetString(PyExc_ValueError, "scalars must be reduced (below l)");
+            goto done;
+        }
+    }
+    if (n_scalars != 0 && n_keys > (size_t)PY_SSIZE_T_MAX / 32 / n_scalars) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n_keys * n_scalars * 32));
+    if (result == NULL || n_keys == 0 || n_scalars == 0) goto done;
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = derive_all((unsigned char *)PyBytes_AS_STRING(result), keys.buf, n_keys, scalars.buf,
+                    n_scalars);
+    Py_END_ALLOW_THREADS
+    if (!ok) {
+        Py_CLEAR(result);
+        PyErr_NoMemory();
+    }
+done:
+    PyBuffer_Release(&keys);
+    PyBuffer_Release(&scalars);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"derivations", derivations, METH_VARARGS,
+     "derivations(keys, scalars) -> bytes: monero's 8 * (a * R) for every 32-byte key R\n"
+     "(key-major) and 32-byte scalar a below 2**255; the identity where monero\n"
+     "does not decode R."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_derivations",
+    "monero key derivations for many keys and scalars at once (C).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__derivations(void) { return PyModule_Create(&module); }
