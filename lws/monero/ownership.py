@@ -415,7 +415,8 @@ def find_owned_outputs(
         return spend_key_of(output_key, derivation, varint)
 
     digest = _keccak
-    for position, row in enumerate(candidates):
+    for position in range(n_accounts):
+        row = candidates(position)
         spend_keys = accounts[position].spend_keys
         for tx_position, plan in enumerate(plans):
             if plan is None:
@@ -488,10 +489,11 @@ def find_owned_outputs(
     return results
 
 
-#: Per account, per key slot: the candidate derivations, each prefixed with
-#: the view-tag salt (one when exact, two sign candidates from X25519, none
-#: for the identity, which is checked per output for all accounts at once).
-_Candidates = list[list[tuple[bytes, ...]]]
+#: Per account (by position), per key slot: the candidate derivations, each
+#: prefixed with the view-tag salt (one when exact, two sign candidates from
+#: X25519, none for the identity, which is checked per output for all
+#: accounts at once).
+_Candidates = Callable[[int], list[tuple[bytes, ...]]]
 
 
 #: (candidates, exact(slot, position) -> derivation, whether it is computed already).
@@ -512,14 +514,16 @@ def _native_candidates(
     salt = VIEW_TAG_SALT
     identity = IDENTITY
     empty: tuple[bytes, ...] = ()
-    candidates: _Candidates = []
-    for position in range(n_accounts):
+
+    def candidates(position: int) -> list[tuple[bytes, ...]]:
+        # Built when the account's turn comes, not all at once: with 10,000
+        # accounts the rows of a whole chunk would take ~25 MB.
         row: list[tuple[bytes, ...]] = []
         append = row.append
         for start in range(position * KEY_SIZE, len(table), n_accounts * KEY_SIZE):
             derivation = table[start : start + KEY_SIZE]
             append(empty if derivation == identity else (salt + derivation,))
-        candidates.append(row)
+        return row
 
     def exact(slot: int, position: int) -> bytes:
         start = (slot * n_accounts + position) * KEY_SIZE
@@ -590,7 +594,7 @@ def _x25519_candidates(
     # the exact derivation.  The identity derivation is left out.
     empty: tuple[bytes, ...] = ()
     inverses = batch_invert([u + 1 if u else 1 for u in ladder_u])
-    candidates: _Candidates = []
+    candidates: list[list[tuple[bytes, ...]]] = []
     salt = VIEW_TAG_SALT
     salt_bits = int.from_bytes(salt, "little")
     high_bit = _HIGH_BIT << 64
@@ -617,7 +621,7 @@ def _x25519_candidates(
                     row[slot] = (salt + derivation,)
             flat += 1
 
-    return candidates, exact, lambda slot, position: (slot, position) in exact_cache
+    return candidates.__getitem__, exact, lambda slot, position: (slot, position) in exact_cache
 
 
 #: The identity derivation, prefixed like the fast path's candidates.
