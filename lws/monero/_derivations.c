@@ -71,19 +71,9 @@ static inline void fe_carry(fe *h)
     c = h->v[4] >> 51; h->v[4] &= MASK51; h->v[0] += 19 * c;
 }
 
-/* h = f - g for limbs of g below 2^54: adds 8p first, then carries. */
-static inline void fe_sub(fe *h, const fe *f, const fe *g)
-{
-    h->v[0] = f->v[0] + 0x3fffffffffff68ULL - g->v[0];
-    h->v[1] = f->v[1] + 0x3ffffffffffff8ULL - g->v[1];
-    h->v[2] = f->v[2] + 0x3ffffffffffff8ULL - g->v[2];
-    h->v[3] = f->v[3] + 0x3ffffffffffff8ULL - g->v[3];
-    h->v[4] = f->v[4] + 0x3ffffffffffff8ULL - g->v[4];
-    fe_carry(h);
-}
-
-/* h = f - g without the carry, for a result that only feeds fe_mul, fe_sq
- * or fe_mul_small: f below 2^54 and g below 2^54 keep h below 2^55. */
+/* h = f - g + 8p without the carry, for a result that only feeds fe_mul,
+ * fe_sq or fe_mul_small.  Limbs of g must stay below 2^53 (8p's are just
+ * under 2^54); with f's below 2^54, h's stay below 2^55. */
 static inline void fe_sub_nc(fe *h, const fe *f, const fe *g)
 {
     h->v[0] = f->v[0] + 0x3fffffffffff68ULL - g->v[0];
@@ -91,6 +81,13 @@ static inline void fe_sub_nc(fe *h, const fe *f, const fe *g)
     h->v[2] = f->v[2] + 0x3ffffffffffff8ULL - g->v[2];
     h->v[3] = f->v[3] + 0x3ffffffffffff8ULL - g->v[3];
     h->v[4] = f->v[4] + 0x3ffffffffffff8ULL - g->v[4];
+}
+
+/* h = f - g, carried (limbs of g below 2^53, as for fe_sub_nc). */
+static inline void fe_sub(fe *h, const fe *f, const fe *g)
+{
+    fe_sub_nc(h, f, g);
+    fe_carry(h);
 }
 
 static inline void fe_neg(fe *h, const fe *f)
