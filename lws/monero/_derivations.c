@@ -3,15 +3,17 @@
  * public keys R and many view scalars a at once, as canonical Edwards
  * encodings, with monero's rules for decoding R (ge_frombytes_vartime).
  * Must not know about transactions, outputs, view tags or accounts; the
- * Python side (batch_derivations.py, ownership.py) gives it meaning.
+ * Python side (ownership.py) gives it meaning.
  *
  * Why it is fast: a derivation is a scalar multiplication of the point
- * Q = 8R.  When many accounts share one R (the scanner's usual case), Q gets
- * a comb table of 256 precomputed multiples (j * 256^i * Q), after which
- * each account costs 64 additions and 4 doublings instead of ~255 ladder
- * steps; with few accounts a 4-bit window on Q is used.  Field elements are
- * five 51-bit limbs with 128-bit products; the Z inversions of one key's
- * results are batched (Montgomery's trick).  Table lookups and the sign of
+ * Q = 8R.  When several accounts share one R (the scanner's usual case), Q
+ * gets a comb table of 256 precomputed multiples (j * 256^i * Q), after
+ * which each account costs 64 additions and 4 doublings instead of ~255
+ * ladder steps.  With one or two accounts, Q goes to Curve25519 and through
+ * a Montgomery ladder whose v coordinate is recovered at the end (so the
+ * sign of the result is known, unlike X25519's).  Field elements are five
+ * 51-bit limbs with 128-bit products; inversions are batched over blocks of
+ * results (Montgomery's trick).  Table lookups, ladder swaps and the sign of
  * each digit are constant-time in the scalar (the view keys are secrets);
  * the decoding of R, which is public, is not.
  */
@@ -531,6 +533,18 @@ static void window_mul(ge_p3 *h, const ge_cached row[8], const signed char e[64]
     }
 }
 
+/* Q = 8R for a key R as monero decodes it: 1, or 0 where monero refuses the
+ * key or Q is the identity (R of small order); every derivation of such a
+ * key is the identity (wallet2 scans a refused key with it, too). */
+static int decode_times_8(ge_p3 *q, const unsigned char *key)
+{
+    if (!ge_frombytes(q, key)) return 0;
+    ge_p3_dbl_to_p3(q, q);
+    ge_p3_dbl_to_p3(q, q);
+    ge_p3_dbl_to_p3(q, q); /* no torsion left */
+    return !fe_iszero(&q->X); /* x = 0 with prime order: the identity */
+}
+
 /* --- Montgomery ladder with y recovery (for one or two scalars per key) --- */
 
 /* A point of Curve25519 (v^2 = u^3 + A u^2 + u) in projective (U : V : W). */
@@ -629,10 +643,10 @@ static const unsigned char L_MINUS_1[32] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10};
 static const unsigned char ZERO_SCALAR[32] = {0};
 
-/* The ladder path for a block of keys: Q = 8R to Montgomery (u, v) with one
- * batched inversion, the ladder per scalar, and back to Edwards encodings
- * with another.  `decoded` says which keys decoded (others give the
- * identity); `ladder_ok[j]` which scalars the ladder can take. */
+/* The ladder path for a block of points Q = 8R: to Montgomery (u, v) with
+ * one batched inversion, the ladder per scalar, and back to Edwards
+ * encodings with another.  `usable` says which points are not the identity
+ * (the others' derivations are the identity). */
 static void ladder_block(unsigned char *out, const ge_p3 *points, const int *usable,
                          size_t n_points, const unsigned char *scalars,
                          const signed char (*digits)[64], size_t n_scalars, fe *us, fe *vs,
@@ -709,39 +723,27 @@ static int derive_all(unsigned char *out, const unsigned char *keys, size_t n_ke
     const int ok = digits && results && scratch && table && points && usable && us;
     if (ok) {
         for (size_t j = 0; j < n_scalars; j++) scalar_digits(digits[j], scalars + 32 * j);
-        const int use_comb = n_scalars >= COMB_MIN_SCALARS;
         for (size_t first = 0; first < n_keys; first += keys_per_block) {
-            const size_t last = first + keys_per_block < n_keys ? first + keys_per_block : n_keys;
-            if (!use_comb) {
-                for (size_t k = first; k < last; k++) {
-                    ge_p3 *point = &points[k - first];
-                    usable[k - first] = ge_frombytes(point, keys + 32 * k);
-                    if (!usable[k - first]) continue;
-                    ge_p3_dbl_to_p3(point, point);
-                    ge_p3_dbl_to_p3(point, point);
-                    ge_p3_dbl_to_p3(point, point); /* Q = 8R: no torsion left */
-                    usable[k - first] = !fe_iszero(&point->X); /* else Q is the identity */
-                }
-                ladder_block(out + first * n_scalars * 32, points, usable, last - first, scalars,
+            const size_t count = first + keys_per_block < n_keys ? keys_per_block : n_keys - first;
+            unsigned char *block_out = out + first * n_scalars * 32;
+            for (size_t k = 0; k < count; k++)
+                usable[k] = decode_times_8(&points[k], keys + 32 * (first + k));
+            if (n_scalars < COMB_MIN_SCALARS) {
+                ladder_block(block_out, points, usable, count, scalars,
                              (const signed char(*)[64])digits, n_scalars, us,
                              us + keys_per_block, us + 2 * keys_per_block, results, scratch);
                 continue;
             }
-            ge_p3 *result = results;
-            for (size_t k = first; k < last; k++, result += n_scalars) {
-                ge_p3 point;
-                if (!ge_frombytes(&point, keys + 32 * k)) {
+            for (size_t k = 0; k < count; k++) {
+                ge_p3 *result = results + k * n_scalars;
+                if (!usable[k]) {
                     for (size_t j = 0; j < n_scalars; j++) ge_p3_0(&result[j]);
                     continue;
                 }
-                ge_p3_dbl_to_p3(&point, &point);
-                ge_p3_dbl_to_p3(&point, &point);
-                ge_p3_dbl_to_p3(&point, &point); /* Q = 8R: no torsion left */
-                comb_table(table, &point);
+                comb_table(table, &points[k]);
                 for (size_t j = 0; j < n_scalars; j++) comb_mul(&result[j], table, digits[j]);
             }
-            batch_encode(out + first * n_scalars * 32, 32, results, scratch,
-                         (last - first) * n_scalars);
+            batch_encode(block_out, 32, results, scratch, count * n_scalars);
         }
     }
     PyMem_RawFree(digits);

@@ -46,8 +46,9 @@ reference's.  Accounts whose view scalar has no clamped form (a negligible
 range) use the exact derivation throughout.
 
 Why the filter never misses: for every (key, account) the candidates
-contain monero's derivation (with the C extension, they are it).  A key that decodes and is not of small order
-gives ``8aR = (x, y)`` with ``y`` computed here and both signs tried; a
+contain monero's derivation (with the C extension, they are it).  On the
+X25519 path, a key that decodes and is not of small order gives
+``8aR = (x, y)`` with ``y`` computed here and both signs tried; a
 small-order key (or a twist point) makes the ladder refuse or return 0, and
 that key is derived exactly; a key that does not decode derives the
 identity, whose view tags and spend keys are checked per output for all
