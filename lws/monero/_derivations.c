@@ -113,16 +113,19 @@ static inline void fe_reduce_product(fe *h, u128 t0, u128 t1, u128 t2, u128 t3, 
     h->v[0] = r0; h->v[1] = r1; h->v[2] = r2; h->v[3] = r3; h->v[4] = r4;
 }
 
+/* A 64 x 64 -> 128-bit product. */
+#define M(a, b) ((u128)(a) * (b))
+
 static inline void fe_mul(fe *h, const fe *f, const fe *g)
 {
     const u64 f0 = f->v[0], f1 = f->v[1], f2 = f->v[2], f3 = f->v[3], f4 = f->v[4];
     const u64 g0 = g->v[0], g1 = g->v[1], g2 = g->v[2], g3 = g->v[3], g4 = g->v[4];
     const u64 g1_19 = 19 * g1, g2_19 = 19 * g2, g3_19 = 19 * g3, g4_19 = 19 * g4;
-    u128 t0 = (u128)f0 * g0 + (u128)f1 * g4_19 + (u128)f2 * g3_19 + (u128)f3 * g2_19 + (u128)f4 * g1_19;
-    u128 t1 = (u128)f0 * g1 + (u128)f1 * g0 + (u128)f2 * g4_19 + (u128)f3 * g3_19 + (u128)f4 * g2_19;
-    u128 t2 = (u128)f0 * g2 + (u128)f1 * g1 + (u128)f2 * g0 + (u128)f3 * g4_19 + (u128)f4 * g3_19;
-    u128 t3 = (u128)f0 * g3 + (u128)f1 * g2 + (u128)f2 * g1 + (u128)f3 * g0 + (u128)f4 * g4_19;
-    u128 t4 = (u128)f0 * g4 + (u128)f1 * g3 + (u128)f2 * g2 + (u128)f3 * g1 + (u128)f4 * g0;
+    u128 t0 = M(f0, g0) + M(f1, g4_19) + M(f2, g3_19) + M(f3, g2_19) + M(f4, g1_19);
+    u128 t1 = M(f0, g1) + M(f1, g0) + M(f2, g4_19) + M(f3, g3_19) + M(f4, g2_19);
+    u128 t2 = M(f0, g2) + M(f1, g1) + M(f2, g0) + M(f3, g4_19) + M(f4, g3_19);
+    u128 t3 = M(f0, g3) + M(f1, g2) + M(f2, g1) + M(f3, g0) + M(f4, g4_19);
+    u128 t4 = M(f0, g4) + M(f1, g3) + M(f2, g2) + M(f3, g1) + M(f4, g0);
     fe_reduce_product(h, t0, t1, t2, t3, t4);
 }
 
@@ -131,11 +134,11 @@ static inline void fe_sq(fe *h, const fe *f)
     const u64 f0 = f->v[0], f1 = f->v[1], f2 = f->v[2], f3 = f->v[3], f4 = f->v[4];
     const u64 f0_2 = 2 * f0, f1_2 = 2 * f1;
     const u64 f1_38 = 38 * f1, f2_38 = 38 * f2, f3_38 = 38 * f3, f3_19 = 19 * f3, f4_19 = 19 * f4;
-    u128 t0 = (u128)f0 * f0 + (u128)f1_38 * f4 + (u128)f2_38 * f3;
-    u128 t1 = (u128)f0_2 * f1 + (u128)f2_38 * f4 + (u128)f3_19 * f3;
-    u128 t2 = (u128)f0_2 * f2 + (u128)f1 * f1 + (u128)f3_38 * f4;
-    u128 t3 = (u128)f0_2 * f3 + (u128)f1_2 * f2 + (u128)f4_19 * f4;
-    u128 t4 = (u128)f0_2 * f4 + (u128)f1_2 * f3 + (u128)f2 * f2;
+    u128 t0 = M(f0, f0) + M(f1_38, f4) + M(f2_38, f3);
+    u128 t1 = M(f0_2, f1) + M(f2_38, f4) + M(f3_19, f3);
+    u128 t2 = M(f0_2, f2) + M(f1, f1) + M(f3_38, f4);
+    u128 t3 = M(f0_2, f3) + M(f1_2, f2) + M(f4_19, f4);
+    u128 t4 = M(f0_2, f4) + M(f1_2, f3) + M(f2, f2);
     fe_reduce_product(h, t0, t1, t2, t3, t4);
 }
 
