@@ -326,16 +326,12 @@ def find_owned_outputs(
         return results
     native = _native_derivations
 
-    # 1. Every distinct key that may derive something, and u(R) for those
-    #    that can go through X25519 (y < p and not +-1, whose derivation is
-    #    the identity whatever the account).  Per tx, a plan: which key
-    #    (slot) is checked against which outputs, and the spend keys the
-    #    identity derivation would give (the same for every account).
+    # 1. Every distinct key that may derive something (a slot).  Per tx, a
+    #    plan: which key (slot) is checked against which outputs, and the
+    #    spend keys the identity derivation would give (the same for every
+    #    account).
     slot_of: dict[bytes, int] = {}
     slot_keys: list[bytes] = []
-    generic_slots: list[int] = []
-    denominators: list[int] = []
-    numerators: list[int] = []
     plans: list[_Plan | None] = []
     for tx in txs:
         mains = tx.tx_pubkeys
@@ -353,12 +349,6 @@ def find_owned_outputs(
                 slot = len(slot_keys)
                 slot_of[key] = slot
                 slot_keys.append(key)
-                if native is None and len(key) == KEY_SIZE:
-                    y = int.from_bytes(key, "little") & _MASK_255
-                    if y < P and y != 1 and y != _P_MINUS_1:
-                        generic_slots.append(slot)
-                        denominators.append((1 - y) % P)
-                        numerators.append(1 + y)
             slots.append(slot)
         if n_outputs <= _TABLE_SIZE:
             varints: Sequence[bytes] = _VARINTS
@@ -390,9 +380,7 @@ def find_owned_outputs(
     if native is not None:
         candidates, exact, is_exact = _native_candidates(native, slot_keys, accounts)
     else:
-        candidates, exact, is_exact = _x25519_candidates(
-            slot_keys, generic_slots, numerators, denominators, accounts
-        )
+        candidates, exact, is_exact = _x25519_candidates(slot_keys, accounts)
 
     # 4. Filter each (tx, account) pair; re-scan exactly the rare pairs
     #    where a candidate passes the view tag and the spend-key lookup.
@@ -533,21 +521,26 @@ def _native_candidates(
     return candidates, exact, lambda slot, position: True
 
 
-def _x25519_candidates(
-    slot_keys: Sequence[bytes],
-    generic_slots: Sequence[int],
-    numerators: Sequence[int],
-    denominators: list[int],
-    accounts: Sequence[ViewKey],
-) -> _Derived:
+def _x25519_candidates(slot_keys: Sequence[bytes], accounts: Sequence[ViewKey]) -> _Derived:
     """Two sign candidates per (account, generic key) from X25519 ladders.
 
-    ``generic_slots`` are the keys with ``y < p`` and not ``+-1``, whose
-    ``u(R)`` is ``numerators[i] / denominators[i]``; the other keys, and
-    the pairs the ladder refuses, get exact derivations, computed here (the
-    slow way) and cached for the re-scan of hits.
+    The generic keys are those with ``y < p`` and not ``+-1`` (whose
+    derivation is the identity whatever the account), and go through the
+    ladder as ``u(R) = (1 + y)/(1 - y)``; the other keys, and the pairs the
+    ladder refuses, get exact derivations, computed here (the slow way) and
+    cached for the re-scan of hits.
     """
     n_slots = len(slot_keys)
+    generic_slots: list[int] = []
+    denominators: list[int] = []
+    numerators: list[int] = []
+    for slot, key in enumerate(slot_keys):
+        if len(key) == KEY_SIZE:
+            y = int.from_bytes(key, "little") & _MASK_255
+            if y < P and y != 1 and y != _P_MINUS_1:
+                generic_slots.append(slot)
+                denominators.append((1 - y) % P)
+                numerators.append(1 + y)
     u_inverses = batch_invert(denominators)
     u_values = [
         (num * inv % P).to_bytes(KEY_SIZE, "little")
