@@ -40,9 +40,9 @@ ParsedAndFound = tuple[ParsedBatch, ReceivedRows]
 ScannedAndFound = tuple[ParsedBatch | SpendBatch, ReceivedRows]
 
 #: At most this many (tx public key, account) pairs go into one find_received
-#: call: its dense intermediate lists (a ladder result, two view-tag
-#: candidates and an inverse per pair, ~250 bytes) must stay small in
-#: memory. Counted per key, not per transaction: a transaction with one
+#: call: its dense per-pair intermediates (a 32-byte derivation with the C
+#: extension; a ladder result, two view-tag candidates and an inverse,
+#: ~250 bytes, on the X25519 path) must stay small in memory. Counted per key, not per transaction: a transaction with one
 #: additional key per output weighs up to 17 times a plain one (chunks of
 #: 20 such transactions for 10,000 accounts took a scan worker from ~70 to
 #: ~140 MB).
