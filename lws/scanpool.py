@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -101,6 +102,10 @@ def parse_and_scan_inline(
 
 
 def _worker_main(conn: multiprocessing.connection.Connection) -> None:
+    # Ctrl-C reaches the whole process group; stopping is the main process's
+    # job (ScanPool.close sends "stop", and a dead main process ends recv()
+    # with EOFError), so a worker must not die on it with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     accounts: Sequence[ViewKey] = ()
     tune_for_long_running()
     if uses_x25519_ladders():

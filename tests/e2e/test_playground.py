@@ -91,3 +91,7 @@ def test_the_playground_shows_the_demo_wallets_mined_coinbase(tmp_path: Path) ->
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    # Ctrl-C reaches every process of the group (the scan workers too): lws
+    # stops without a traceback from any of them.
+    stderr = log_path.read_text(errors="replace")
+    assert "Traceback" not in stderr, stderr[-3000:]
