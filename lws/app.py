@@ -13,7 +13,7 @@ import trio
 
 from lws.config import Config
 from lws.daemon import Daemon
-from lws.scanner import Scanner
+from lws.scan import Scanner, ScannerStatus
 from lws.store import Store
 
 log = logging.getLogger(__name__)
@@ -25,8 +25,7 @@ async def run(
     """Serve until SIGINT/SIGTERM; ``task_status.started(API addresses)`` once listening."""
     from lws.api.app import create_app
     from lws.api.server import ApiServer, check_listeners
-    from lws.api.workers import ApiWorkers
-    from lws.services.context import ScannerStatus as ApiScannerStatus
+    from lws.api.supervisor import ApiWorkers
 
     if config.daemon_url is None:
         raise ValueError("run() needs a daemon_url; the playground supplies one")
@@ -43,12 +42,8 @@ async def run(
         batch_blocks=config.scan_batch_blocks,
     )
 
-    def scanner_status() -> ApiScannerStatus:
-        status = scanner.status
-        return ApiScannerStatus(
-            daemon_height=status.daemon_height,
-            synced=status.state == "ok" and status.accounts_behind == 0,
-        )
+    def scanner_status() -> ScannerStatus:
+        return scanner.status
 
     shutdown = trio.Event()
     app = create_app(config, store, daemon, scanner_status, wake_scanner=scanner.wake)

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 
 from lws.errors import Forbidden, Unavailable
@@ -22,7 +21,7 @@ from lws.wire.requests import ImportRequest, LoginRequest
 from lws.wire.responses import ImportResponse, LoginResponse
 
 from . import storeio
-from .auth import FORBIDDEN_TEXT, Keys, check_credentials
+from .auth import FORBIDDEN_TEXT, Keys, check_access, check_credentials
 from .chainview import chain_height
 from .context import Services
 
@@ -42,10 +41,7 @@ def _login(writer: Writer, keys: Keys, req: LoginRequest, svc: Services) -> Logi
     found = writer.account_by_address(keys.address)
     if found is not None:
         _, record = found
-        if record.status == AccountStatus.HIDDEN or not hmac.compare_digest(
-            record.view_secret, keys.view_secret
-        ):
-            raise Forbidden(FORBIDDEN_TEXT)
+        check_access(record, keys)
         return LoginResponse(
             new_address=False,
             generated_locally=bool(record.flags & FLAG_GENERATED_LOCALLY),
@@ -93,10 +89,7 @@ def _existing_login(reader: Reader, keys: Keys) -> LoginResponse | None:
     if found is None:
         return None
     _, record = found
-    if record.status == AccountStatus.HIDDEN or not hmac.compare_digest(
-        record.view_secret, keys.view_secret
-    ):
-        raise Forbidden(FORBIDDEN_TEXT)
+    check_access(record, keys)
     return LoginResponse(
         new_address=False,
         generated_locally=bool(record.flags & FLAG_GENERATED_LOCALLY),
@@ -123,10 +116,7 @@ def _import(writer: Writer, keys: Keys, req: ImportRequest, svc: Services) -> Im
     if found is None:
         raise Forbidden(FORBIDDEN_TEXT)
     account_id, record = found
-    if record.status == AccountStatus.HIDDEN or not hmac.compare_digest(
-        record.view_secret, keys.view_secret
-    ):
-        raise Forbidden(FORBIDDEN_TEXT)
+    check_access(record, keys)
 
     def reply(status: str, new: bool, fulfilled: bool) -> ImportResponse:
         return ImportResponse(

@@ -9,27 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-import msgspec
 import trio
 
 from lws.config import Config
 from lws.daemon import Daemon
 from lws.monero.address import Network
+from lws.scan.status import ScannerStatus
 from lws.store import Store
 
 from .decoys import DecoyPicker
 from .fees import FeeCache
 from .replycache import ReplyCache
-
-
-class ScannerStatus(msgspec.Struct, frozen=True):
-    """What the scanner last knew (the integrator's provider returns it)."""
-
-    #: monerod's chain height (block count) as last seen by the scanner; 0 unknown.
-    daemon_height: int = 0
-    #: Whether the scanner has caught up with monerod.
-    synced: bool = False
-
 
 ScannerStatusProvider = Callable[[], ScannerStatus]
 

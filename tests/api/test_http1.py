@@ -30,8 +30,8 @@ from lws.api.app import WalletApi, create_app
 from lws.api.http1 import COALESCE_LIMIT, Limits, Request, Response, accepts_gzip
 from lws.api.server import ApiServer
 from lws.daemon import Daemon
-from lws.regtest import free_port
 from lws.store import Store
+from tests.support.regtest import free_port
 
 from .conftest import DEAD_DAEMON, Api, make_config, serving
 

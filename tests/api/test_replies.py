@@ -21,7 +21,6 @@ from lws.daemon import Daemon
 from lws.monero.amounts import commit, decode_amount
 from lws.monero.derivation import derivation_to_scalar, generate_key_derivation
 from lws.monero.ed25519 import base_mul, hash_to_scalar
-from lws.regtest import COINBASE_UNLOCK_BLOCKS, Monerod, TestKeys, free_port
 from lws.services.encoded import MIN_GZIP_BYTES
 from lws.services.rct import unspent_rct
 from lws.store import (
@@ -33,11 +32,12 @@ from lws.store import (
     Store,
     tx_index_of,
 )
+from tests.support.regtest import COINBASE_UNLOCK_BLOCKS, Monerod, WalletKeys, free_port
 
 from .conftest import Api, add_account, creds, make_config, serving
 from .schema_check import check_reply
 
-ALICE = TestKeys("alice")
+ALICE = WalletKeys("alice")
 CHAIN = 100  # blocks in the seeded chain
 
 
@@ -137,7 +137,7 @@ async def call(client: Api, path: str, body: dict[str, Any]) -> tuple[int, Any]:
 @pytest.fixture
 async def regtest_daemon(monerod: Monerod) -> AsyncIterator[Daemon]:
     if monerod.height() < COINBASE_UNLOCK_BLOCKS + 30:
-        monerod.mine(COINBASE_UNLOCK_BLOCKS + 30, TestKeys("miner").address())
+        monerod.mine(COINBASE_UNLOCK_BLOCKS + 30, WalletKeys("miner").address())
     daemon = Daemon(monerod.url)
     yield daemon
     await daemon.aclose()
@@ -299,7 +299,7 @@ async def test_submit_raw_tx_rejection_and_daemon_status(
 
 async def test_login_import_and_subaddrs(store: Store, dead_daemon: Daemon) -> None:
     async with serving(create_app(make_config(max_pending_requests=1), store, dead_daemon)) as app:
-        bob, carol = TestKeys("bob"), TestKeys("carol")
+        bob, carol = WalletKeys("bob"), WalletKeys("carol")
         status, reply = await call(app, "/login", {**creds(bob), "create_account": False})
         assert status == 403
         status, reply = await call(

@@ -22,9 +22,9 @@ import trio
 from lws.config import Config
 from lws.daemon import Daemon, FeeEstimate, HardForkInfo
 from lws.errors import ClientError, DaemonUnavailable, Forbidden
-from lws.regtest import TestKeys
+from lws.scan.status import ScannerStatus
 from lws.services import account_data, accounts
-from lws.services.context import ScannerStatus, Services
+from lws.services.context import Services
 from lws.services.encoded import MIN_GZIP_BYTES, Encoded
 from lws.services.fees import FeeCache
 from lws.services.replycache import CachedReply, ReplyCache
@@ -38,9 +38,10 @@ from lws.store import (
     tx_index_of,
 )
 from lws.wire.requests import AccountRequest, ImportRequest, LoginRequest, UnspentOutsRequest
+from tests.support.regtest import WalletKeys
 
-ALICE = TestKeys("cache-alice")
-MALLORY = TestKeys("cache-mallory")
+ALICE = WalletKeys("cache-alice")
+MALLORY = WalletKeys("cache-mallory")
 BLOCKS = 40
 FEE = FeeEstimate(fee=20_000, fees=[20_000, 80_000], quantization_mask=10_000)
 
@@ -144,7 +145,7 @@ def svc(store: Store) -> Services:
     return Services(Config(network="regtest"), store, FakeDaemon())
 
 
-def creds(keys: TestKeys = ALICE) -> dict[str, str]:
+def creds(keys: WalletKeys = ALICE) -> dict[str, str]:
     return {"address": ALICE.address(), "view_key": keys.view_secret.hex()}
 
 
@@ -449,7 +450,7 @@ async def test_an_accepted_import_wakes_the_scanner(store: Store) -> None:
         FakeDaemon(),
         wake_scanner=lambda: woken.append(1),
     )
-    bob = TestKeys("cache-bob")
+    bob = WalletKeys("cache-bob")
     bob_creds = {"address": bob.address(), "view_key": bob.view_secret.hex()}
     assert (await accounts.login(svc, LoginRequest(**bob_creds, create_account=True))).new_address
     assert woken == []  # a new account starts at the tip: nothing to scan yet

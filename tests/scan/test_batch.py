@@ -21,7 +21,7 @@ import msgspec
 import pytest
 import trio
 
-from lws import scanpool
+from lws.scan import pool as scanpool
 from lws.daemon import BlocksReply, Daemon
 from lws.errors import DaemonError, ScanWorkerError
 from lws.monero.amounts import commit, commitment_mask
@@ -47,20 +47,20 @@ from lws.monero.ownership import ViewKey, make_view_key
 from lws.monero.scan import ReceivedOutput, ScanTx, find_received, find_spends, scan_transactions
 from lws.monero.tx import Transaction, parse_transaction
 from lws.monero.varint import encode_varint
-from lws.regtest import TestKeys
-from lws.scanner import Scanner
-from lws.scanpool import ScanPool
-from lws.scanwork import (
-    TX_INDEX_STRIDE,
+from lws.scan.batch import (
     ParsedBatch,
     SpendBatch,
     merge_batches,
     parse_blocks,
     split_reply_guided,
 )
+from lws.scan.pool import ScanPool
+from lws.scan.scanner import Scanner
 from lws.store import AccountStatus, Store
+from lws.store.schema import position_of_tx_index
+from tests.support.regtest import WalletKeys
 
-DATA = Path(__file__).parent / "monero" / "data"
+DATA = Path(__file__).resolve().parents[1] / "monero" / "data"
 
 # --- blob mutation helpers (also used by tests/e2e/test_hostile.py) ----------
 
@@ -151,7 +151,7 @@ def replace_tx_blob(
 
 
 def pay_to(
-    blob: bytes, tx_secret: bytes, payees: dict[int, tuple[TestKeys, int]]
+    blob: bytes, tx_secret: bytes, payees: dict[int, tuple[WalletKeys, int]]
 ) -> tuple[bytes, bytes]:
     """Re-target outputs of a real pruned RingCT blob: output i pays ``payees[i]``
     (keys, amount) from a new tx key ``R = tx_secret G`` (main address), with
@@ -185,9 +185,9 @@ def pay_to(
 #: Recorded blocks whose every tx blob is recorded too: 161 (1 tx), 162 (2 txs).
 FIRST_HEIGHT = 161
 
-ALICE = TestKeys("hostile-alice")
-BOB = TestKeys("hostile-bob")
-CAROL = TestKeys("hostile-carol")
+ALICE = WalletKeys("hostile-alice")
+BOB = WalletKeys("hostile-bob")
+CAROL = WalletKeys("hostile-carol")
 NAMES = ("alice", "bob", "carol")
 KEYS = {"alice": ALICE, "bob": BOB, "carol": CAROL}
 
@@ -278,7 +278,7 @@ def found(
             if scan is None:
                 continue
             for out in scan.received:
-                key = (meta.height, meta.tx_index % TX_INDEX_STRIDE, out.output_index)
+                key = (meta.height, position_of_tx_index(meta.tx_index), out.output_index)
                 assert key not in result, "an output was found twice"
                 result[key] = (NAMES[position], out.amount, out)
     return result
@@ -408,13 +408,13 @@ def test_unparseable_tx_is_skipped_with_a_log_line(
     mutate: Callable[[bytes], bytes],
 ) -> None:
     reply = replace_tx_blob(base_reply, 162, 0, mutate)
-    with caplog.at_level(logging.WARNING, logger="lws.scanwork"):
+    with caplog.at_level(logging.WARNING, logger="lws.scan.batch"):
         batch = parse_blocks(reply)
-    skips = [r for r in caplog.records if r.name == "lws.scanwork" and "skipped" in r.message]
+    skips = [r for r in caplog.records if r.name == "lws.scan.batch" and "skipped" in r.message]
     assert len(skips) == 1
     assert skips[0].getMessage().startswith("block 162 tx 1 skipped")
     assert len(batch.txs) == 4  # 2 miner txs + 3 - 1 transfers
-    assert {m.tx_index % TX_INDEX_STRIDE for m in batch.metas if m.height == 162} == {0, 2}
+    assert {position_of_tx_index(m.tx_index) for m in batch.metas if m.height == 162} == {0, 2}
     got = found(batch, accounts)
     assert summary(got) == {k: v for k, v in EXPECTED.items() if k[:2] != (162, 1)}
 
@@ -518,7 +518,7 @@ async def test_scanner_batch_path_on_hostile_batch(
             assert any(
                 "block 162 tx 1 skipped" in r.getMessage()
                 for r in caplog.records
-                if r.name == "lws.scanwork"
+                if r.name == "lws.scan.batch"
             )
             assert [b.height for b in batch.blocks] == [FIRST_HEIGHT, FIRST_HEIGHT + 1]
             hashes = [b.hash for b in batch.blocks]
@@ -529,7 +529,7 @@ async def test_scanner_batch_path_on_hostile_batch(
             scanner.pool.close()
         stored = {
             name: {
-                (o.height, o.tx_index % TX_INDEX_STRIDE, o.output_index, o.amount)
+                (o.height, position_of_tx_index(o.tx_index), o.output_index, o.amount)
                 for o in store.query(lambda r, i=ids[name]: r.outputs(i))
             }
             for name in NAMES
