@@ -28,6 +28,7 @@ from lws.config import Config
 from lws.daemon import Daemon
 from lws.gc_tuning import tune_for_long_running
 from lws.scan.status import ScannerStatus
+from lws.services.context import Services
 from lws.store import Store
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ async def serve(fds: list[int]) -> None:
     store = Store.open(config.data_path / "store", network=config.network)
     daemon = Daemon(config.daemon_url)
     shutdown = trio.Event()
-    app = create_app(config, store, daemon, lambda: status[0], wake_scanner=wake_scanner)
+    services = Services(config, store, daemon, lambda: status[0], wake_scanner=wake_scanner)
+    app = create_app(services)
     api = ApiServer(config, app, shutdown=shutdown, inherited=sockets)
 
     async def follow_main() -> None:

@@ -19,6 +19,7 @@ from lws.store import Store
 
 from .decoys import DecoyPicker
 from .fees import FeeCache
+from .pieces import ReplyPieces
 from .replycache import ReplyCache
 
 ScannerStatusProvider = Callable[[], ScannerStatus]
@@ -45,10 +46,13 @@ class Services:
     #: Reply cache keys being built now (at most one build per key).
     building: dict[Hashable, trio.Event] = field(init=False)
     fees: FeeCache = field(init=False)
+    #: Encoded pieces of the account reads, reused across snapshots.
+    pieces: ReplyPieces = field(init=False)
 
     def __post_init__(self) -> None:
         self.decoys = DecoyPicker(self.daemon)
         self.replies = ReplyCache()
+        self.pieces = ReplyPieces()
         self.building = {}
         self.fees = FeeCache(self.daemon, self._daemon_height if self.scanner_status else None)
 

@@ -23,6 +23,7 @@ from lws.api.http1 import Limits
 from lws.api.server import ApiServer
 from lws.config import Config
 from lws.daemon import Daemon
+from lws.services.context import Services
 from lws.store import AccountStatus, Store
 from tests.support.regtest import WalletKeys, free_port
 
@@ -76,7 +77,7 @@ def config() -> Config:
 
 @pytest.fixture
 def app(config: Config, store: Store, dead_daemon: Daemon) -> WalletApi:
-    return create_app(config, store, dead_daemon)
+    return create_app(Services(config, store, dead_daemon))
 
 
 class Api:

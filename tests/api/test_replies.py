@@ -21,6 +21,7 @@ from lws.daemon import Daemon
 from lws.monero.amounts import commit, decode_amount
 from lws.monero.derivation import derivation_to_scalar, generate_key_derivation
 from lws.monero.ed25519 import base_mul, hash_to_scalar
+from lws.services.context import Services
 from lws.services.encoded import MIN_GZIP_BYTES
 from lws.services.rct import unspent_rct
 from lws.store import (
@@ -228,7 +229,7 @@ async def test_gzip_when_accepted_plain_otherwise(client: Api, store: Store, pat
 
 async def test_unspent_outs_and_fees(store: Store, regtest_daemon: Daemon) -> None:
     seed(store)
-    async with serving(create_app(make_config(), store, regtest_daemon)) as app:
+    async with serving(create_app(Services(make_config(), store, regtest_daemon))) as app:
         status, reply = await call(
             app,
             "/get_unspent_outs",
@@ -268,7 +269,7 @@ async def test_unspent_outs_and_fees(store: Store, regtest_daemon: Daemon) -> No
 
 
 async def test_random_outs(regtest_daemon: Daemon, store: Store) -> None:
-    async with serving(create_app(make_config(), store, regtest_daemon)) as app:
+    async with serving(create_app(Services(make_config(), store, regtest_daemon))) as app:
         for count in (0, 11, 16, 1000):
             status, reply = await call(
                 app, "/get_random_outs", {"amounts": ["0", "0"], "count": count}
@@ -288,7 +289,7 @@ async def test_random_outs(regtest_daemon: Daemon, store: Store) -> None:
 async def test_submit_raw_tx_rejection_and_daemon_status(
     regtest_daemon: Daemon, store: Store
 ) -> None:
-    async with serving(create_app(make_config(), store, regtest_daemon)) as app:
+    async with serving(create_app(Services(make_config(), store, regtest_daemon))) as app:
         status, reply = await call(app, "/submit_raw_tx", {"tx": "0011"})
         assert status == 400 and reply["Error"].startswith("Transaction rejected")
         response = await app.http.get("/daemon_status")
@@ -298,7 +299,9 @@ async def test_submit_raw_tx_rejection_and_daemon_status(
 
 
 async def test_login_import_and_subaddrs(store: Store, dead_daemon: Daemon) -> None:
-    async with serving(create_app(make_config(max_pending_requests=1), store, dead_daemon)) as app:
+    async with serving(
+        create_app(Services(make_config(max_pending_requests=1), store, dead_daemon))
+    ) as app:
         bob, carol = WalletKeys("bob"), WalletKeys("carol")
         status, reply = await call(app, "/login", {**creds(bob), "create_account": False})
         assert status == 403
@@ -353,7 +356,9 @@ async def test_login_import_and_subaddrs(store: Store, dead_daemon: Daemon) -> N
 async def test_auto_accept(store: Store, dead_daemon: Daemon) -> None:
     async with serving(
         create_app(
-            make_config(auto_accept_creation=True, auto_accept_import=True), store, dead_daemon
+            Services(
+                make_config(auto_accept_creation=True, auto_accept_import=True), store, dead_daemon
+            )
         )
     ) as app:
         store.transact(lambda w: w.add_block_hashes(0, [h.to_bytes(32, "big") for h in range(10)]))
@@ -394,7 +399,7 @@ def test_rct_types_1_to_3_reencrypt_the_ecdh_info() -> None:
 async def test_real_listener(store: Store, dead_daemon: Daemon) -> None:
     seed(store)
     config = make_config(listen=(f"127.0.0.1:{free_port()}",))
-    server = ApiServer(config, create_app(config, store, dead_daemon))
+    server = ApiServer(config, create_app(Services(config, store, dead_daemon)))
     async with trio.open_nursery() as nursery:
         bound = await nursery.start(server.run)
         url = bound[0]

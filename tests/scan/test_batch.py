@@ -21,7 +21,6 @@ import msgspec
 import pytest
 import trio
 
-from lws.scan import pool as scanpool
 from lws.daemon import BlocksReply, Daemon
 from lws.errors import DaemonError, ScanWorkerError
 from lws.monero.amounts import commit, commitment_mask
@@ -47,6 +46,7 @@ from lws.monero.ownership import ViewKey, make_view_key
 from lws.monero.scan import ReceivedOutput, ScanTx, find_received, find_spends, scan_transactions
 from lws.monero.tx import Transaction, parse_transaction
 from lws.monero.varint import encode_varint
+from lws.scan import pool as scanpool
 from lws.scan.batch import (
     ParsedBatch,
     SpendBatch,
