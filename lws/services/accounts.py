@@ -32,6 +32,21 @@ STATUS_PENDING = "Accepted, waiting for approval"
 QUEUE_FULL_TEXT = "Too many pending account requests; try again later"
 
 
+def _request(
+    kind: RequestKind, keys: Keys, start_height: int, created: int, flags: int
+) -> RequestRecord:
+    return RequestRecord(
+        kind=kind,
+        address=keys.address,
+        view_secret=keys.view_secret,
+        spend_public=keys.address_keys.spend_public,
+        view_public=keys.address_keys.view_public,
+        start_height=start_height,
+        created=created,
+        flags=flags,
+    )
+
+
 def _check_queue(writer: Writer, limit: int) -> None:
     if writer.count_requests() >= limit:
         raise Unavailable(QUEUE_FULL_TEXT)
@@ -66,18 +81,7 @@ def _login(writer: Writer, keys: Keys, req: LoginRequest, svc: Services) -> Logi
         )
     else:
         _check_queue(writer, svc.config.max_pending_requests)
-        writer.create_request(
-            RequestRecord(
-                kind=RequestKind.CREATE,
-                address=keys.address,
-                view_secret=keys.view_secret,
-                spend_public=keys.address_keys.spend_public,
-                view_public=keys.address_keys.view_public,
-                start_height=start_height,
-                created=now,
-                flags=flags,
-            )
-        )
+        writer.create_request(_request(RequestKind.CREATE, keys, start_height, now, flags))
     return LoginResponse(
         new_address=True, generated_locally=req.generated_locally, start_height=start_height
     )
@@ -135,16 +139,7 @@ def _import(writer: Writer, keys: Keys, req: ImportRequest, svc: Services) -> Im
     if not svc.config.auto_accept_import:
         _check_queue(writer, svc.config.max_pending_requests)
     writer.create_request(
-        RequestRecord(
-            kind=RequestKind.IMPORT,
-            address=keys.address,
-            view_secret=keys.view_secret,
-            spend_public=keys.address_keys.spend_public,
-            view_public=keys.address_keys.view_public,
-            start_height=req.from_height,
-            created=int(time.time()),
-            flags=record.flags,
-        )
+        _request(RequestKind.IMPORT, keys, req.from_height, int(time.time()), record.flags)
     )
     if svc.config.auto_accept_import:
         writer.accept_request(RequestKind.IMPORT, keys.address)

@@ -33,6 +33,7 @@ from lws.store import (
     Store,
     tx_index_of,
 )
+from tests.support.records import output_record, spend_record
 from tests.support.regtest import COINBASE_UNLOCK_BLOCKS, Monerod, WalletKeys, free_port
 
 from .conftest import Api, add_account, creds, make_config, serving
@@ -49,44 +50,25 @@ def _out(
         height=height,
         tx_index=tx_index_of(height if height is not None else 0, position),
         tx_hash=bytes([height or 255, position, vout]) + b"\x11" * 29,
-        tx_prefix_hash=b"\x22" * 32,
         output_index=vout,
         global_index=gi,
         amount=amount,
-        mask=b"\x05" + b"\x00" * 31,
-        rct_type=6,
-        commitment=b"\x33" * 32,
-        ecdh_amount=b"\x44" * 8,
         output_key=bytes([gi % 256]) + b"\x55" * 31,
-        tx_pubkey=b"\x66" * 32,
-        subaddress=(0, 0),
-        unlock_time=0,
-        timestamp=1_700_000_000 + (height or 0) * 120,
-        coinbase=False,
-        mixin=15,
-        payment_id=b"",
         fee=30_000_000,
     )
     values.update(kw)
-    return OutputRecord(**values)
+    return output_record(**values)
 
 
 def _spend(height: int | None, position: int, source: OutputRecord, image: bytes) -> SpendRecord:
-    return SpendRecord(
+    return spend_record(
+        source,
         key_image=image,
         height=height,
         tx_index=tx_index_of(height if height is not None else 0, position),
         tx_hash=bytes([height or 254, position]) + b"\x77" * 30,
         timestamp=1_700_000_000 + (height or CHAIN) * 120,
-        unlock_time=0,
-        mixin=15,
         fee=40_000_000,
-        payment_id=b"",
-        source_tx_index=source.tx_index,
-        source_output_index=source.output_index,
-        source_global_index=source.global_index,
-        source_amount=source.amount,
-        source_tx_pubkey=source.tx_pubkey,
     )
 
 

@@ -14,8 +14,7 @@ import pytest
 
 from lws.store import AccountPool, AccountStatus, Store
 from lws.store.memo import DecodeMemo
-
-from . import NETWORK, add_account, synthetic_batch
+from tests.support.store_data import NETWORK, add_account, synthetic_batch
 
 
 @pytest.fixture
@@ -52,7 +51,7 @@ def test_generation_sees_another_process_write(store: Store, tmp_path: Path) -> 
     store.transact(lambda w: add_account(w, 1))
     seen = store.generation()
     code = (
-        "import sys; from lws.store import Store; from tests.store import add_account\n"
+        "import sys; from lws.store import Store; from tests.support.store_data import add_account\n"
         f"with Store.open(sys.argv[1], network={NETWORK!r}) as s:\n"
         "    s.transact(lambda w: add_account(w, 2))\n"
     )
