@@ -30,10 +30,7 @@ from lws.scan.batch import parse_blocks
 from lws.scan.scanner import Scanner
 from lws.store import Store
 from tests.support.chain import fetch_chain
-from tests.support.regtest import Monerod, WalletRpc
-from tests.support.scanning import LOOKAHEAD, add_accounts, oracle_outputs, stored_outputs
-from tests.support.scenario import WALLETS, Scenario
-from tests.test_scanwork import (
+from tests.support.hostile import (
     TORSION_8,
     UNDECODABLE_KEY,
     replace_once,
@@ -43,6 +40,9 @@ from tests.test_scanwork import (
     with_flipped_amount,
     with_main_pubkey,
 )
+from tests.support.regtest import Monerod, WalletRpc
+from tests.support.scanning import LOOKAHEAD, add_accounts, oracle_outputs, stored_outputs
+from tests.support.scenario import WALLETS, Scenario
 
 pytestmark = pytest.mark.e2e
 

@@ -4,8 +4,8 @@
 # mutated (torsioned / invalid tx keys, garbage extra, a forged amount, a blob
 # that does not parse). Checks parse_blocks, find_received / find_spends /
 # scan_transactions and the scanner's per-batch path (Scanner._scan_batch +
-# the store write). Also holds the blob-mutation helpers tests/e2e/test_hostile.py
-# reuses. No daemon: the daemon object given to the Scanner is never called.
+# the store write). The blob mutations are tests/support/hostile.py's. No
+# daemon: the daemon object given to the Scanner is never called.
 """Hostile transactions in a batch: parse_blocks and the scan step."""
 
 from __future__ import annotations
@@ -31,21 +31,14 @@ from lws.monero.derivation import (
     generate_key_derivation,
 )
 from lws.monero.ed25519 import (
-    L,
     base_mul,
-    decode_point,
-    encode_point,
-    is_identity,
-    point_add,
-    point_mul,
     scalar_reduce,
 )
 from lws.monero.extra import parse_extra
 from lws.monero.hashing import keccak256
 from lws.monero.ownership import ViewKey, make_view_key
 from lws.monero.scan import ReceivedOutput, ScanTx, find_received, find_spends, scan_transactions
-from lws.monero.tx import Transaction, parse_transaction
-from lws.monero.varint import encode_varint
+from lws.monero.tx import parse_transaction
 from lws.scan import pool as scanpool
 from lws.scan.batch import (
     ParsedBatch,
@@ -58,82 +51,19 @@ from lws.scan.pool import ScanPool
 from lws.scan.scanner import Scanner
 from lws.store import AccountStatus, Store
 from lws.store.schema import position_of_tx_index
+from tests.support.hostile import (
+    TORSION_8,
+    UNDECODABLE_KEY,
+    replace_once,
+    torsion_mutation,
+    torsioned,
+    with_extra,
+    with_flipped_amount,
+    with_main_pubkey,
+)
 from tests.support.regtest import WalletKeys
 
 DATA = Path(__file__).resolve().parents[1] / "monero" / "data"
-
-# --- blob mutation helpers (also used by tests/e2e/test_hostile.py) ----------
-
-
-def _find_torsion_point() -> bytes:
-    """An encoded point of order exactly 8 (the torsion part of some curve point)."""
-    for y in range(2, 1000):
-        point = decode_point(y.to_bytes(32, "little"))
-        if point is None:
-            continue
-        torsion = point_mul(L, point)  # kills the prime-order part
-        if not is_identity(point_mul(4, torsion)):
-            return encode_point(torsion)
-    raise AssertionError("no order-8 point found")
-
-
-#: A point T with 8T = 0 and 4T != 0.
-TORSION_8 = _find_torsion_point()
-
-
-def _find_undecodable_key() -> bytes:
-    """32 bytes that are no curve point (y below p with no x): monero's check_key fails."""
-    for y in range(2, 1000):
-        key = y.to_bytes(32, "little")
-        if decode_point(key) is None:
-            return key
-    raise AssertionError("every y decodes")
-
-
-#: A tx public key that does not decode.
-UNDECODABLE_KEY = _find_undecodable_key()
-
-
-def torsioned(key: bytes) -> bytes:
-    """``key + T``: a different encoding whose 8x multiple equals 8 * key."""
-    point = decode_point(key)
-    assert point is not None
-    out = encode_point(point_add(point, decode_point(TORSION_8)))  # type: ignore[arg-type]
-    assert out != key
-    return out
-
-
-def replace_once(blob: bytes, old: bytes, new: bytes) -> bytes:
-    assert blob.count(old) == 1, "the bytes to mutate are not unique in the blob"
-    return blob.replace(old, new)
-
-
-def with_extra(blob: bytes, tx: Transaction, extra: bytes) -> bytes:
-    """The blob with its ``extra`` field replaced (length prefix rewritten)."""
-    old = encode_varint(len(tx.extra)) + tx.extra
-    return replace_once(blob, old, encode_varint(len(extra)) + extra)
-
-
-def with_main_pubkey(blob: bytes, tx: Transaction, key: bytes) -> bytes:
-    """The blob with its first main tx public key replaced in place."""
-    pos = tx.extra.index(b"\x01" + parse_extra(tx.extra).tx_pubkeys[0])
-    extra = tx.extra[: pos + 1] + key + tx.extra[pos + 33 :]
-    return with_extra(blob, tx, extra)
-
-
-def with_flipped_amount(blob: bytes, tx: Transaction, index: int, bit: int = 0) -> bytes:
-    """The blob with one bit of output ``index``'s 8-byte encrypted amount flipped."""
-    assert tx.rct is not None
-    old = tx.rct.ecdh[index].amount
-    assert len(old) == 8
-    new = (int.from_bytes(old, "little") ^ (1 << bit)).to_bytes(8, "little")
-    return replace_once(blob, old, new)
-
-
-def torsion_mutation(blob: bytes) -> bytes:
-    """The blob with its first main tx public key R replaced by R + T."""
-    tx = parse_transaction(blob)
-    return with_main_pubkey(blob, tx, torsioned(parse_extra(tx.extra).tx_pubkeys[0]))
 
 
 def replace_tx_blob(
