@@ -28,6 +28,10 @@ ENV_PREFIX = "LWS_"
 MAX_API_WORKERS = 32
 #: api_workers = 0 (the default) serves the API from one process per core, at most this many.
 AUTO_API_WORKERS_MAX = 4
+#: Blocks the scanner may trail monerod and still be ready: it trails by 0-1
+#: at the tip (it polls every poll_interval); 10 blocks (~20 minutes of
+#: chain) means it is stuck or far behind, and wallets would see stale data.
+DEFAULT_READY_LAG_BLOCKS = 10
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -65,6 +69,12 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     #: Seconds between polls of monerod when at the chain tip.
     poll_interval: float = 2.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Serve GET /metrics on the admin listener without an admin key (for a
+    #: Prometheus server that scrapes it; /health and /ready never need one).
+    metrics_public: bool = False
+    #: /ready answers 503 when the store's chain is more than this many
+    #: blocks below monerod's (DEFAULT_READY_LAG_BLOCKS).
+    ready_max_lag_blocks: int = DEFAULT_READY_LAG_BLOCKS
 
     def api_processes(self) -> int:
         """How many processes serve the API (api_workers with 0 resolved)."""
@@ -85,6 +95,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             raise ConfigError("scan_batch_blocks must be >= 1")
         if not self.poll_interval > 0:
             raise ConfigError("poll_interval must be > 0")
+        if self.ready_max_lag_blocks < 0:
+            raise ConfigError("ready_max_lag_blocks must be >= 0")
         if (self.tls_certificate is None) != (self.tls_key is None):
             raise ConfigError("tls_certificate and tls_key go together")
         for listen in (*self.listen, *self.admin_listen):

@@ -41,6 +41,7 @@ from .records import (
     RequestRecord,
     SpendRecord,
     StoreMeta,
+    StoreUsage,
 )
 from .schema import FORMAT_VERSION, tx_index_of
 from .store import Store
@@ -71,6 +72,7 @@ __all__ = [
     "StoreError",
     "StoreMeta",
     "StoreOpenError",
+    "StoreUsage",
     "UnknownAccount",
     "UnknownRequest",
     "WrongNetwork",
