@@ -7,7 +7,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import ssl
+from urllib.parse import urlsplit
 
 import trio
 
@@ -16,6 +19,7 @@ from lws.api.server import ApiServer, check_listeners
 from lws.api.supervisor import ApiWorkers
 from lws.config import Config
 from lws.daemon import Daemon
+from lws.errors import ConfigError
 from lws.scan import Scanner, ScannerStatus
 from lws.services.context import Services
 from lws.store import Store
@@ -29,7 +33,7 @@ async def run(
     """Serve until SIGINT/SIGTERM; ``task_status.started(API addresses)`` once listening."""
     if config.daemon_url is None:
         raise ValueError("run() needs a daemon_url; the playground supplies one")
-    check_listeners(config, config.listen)
+    preflight(config)
     config.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = Store.open(config.data_path / "store", network=config.network)
     daemon = Daemon(config.daemon_url)
@@ -88,3 +92,32 @@ async def _watch_signals(shutdown: trio.Event) -> None:
         async for _ in signals:
             shutdown.set()
             return
+
+
+def preflight(config: Config) -> None:
+    """The checks of a configuration that need no store, daemon or socket,
+    run by ``run`` before it starts anything and by ``lws serve
+    --check-config``: listeners (no plain HTTP on a public address unless
+    allowed), the TLS certificate and key load, the daemon URL is an http(s)
+    URL, the data folder is a writable folder (or can be made). A
+    ConfigError names the option."""
+    check_listeners(config, config.listen)
+    check_listeners(config, config.admin_listen)
+    if config.tls_certificate is not None:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                config.tls_certificate, config.tls_key
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"tls_certificate/tls_key: cannot load them: {exc}") from None
+    if config.daemon_url is not None:
+        url = urlsplit(config.daemon_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(f"daemon_url: {config.daemon_url!r} is not an http(s) URL")
+    where = config.data_path
+    while not where.exists() and where.parent != where:
+        where = where.parent  # the folder that would be created in
+    if not where.is_dir():
+        raise ConfigError(f"data_dir: {where} is not a folder")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise ConfigError(f"data_dir: {where} is not writable by this user")

@@ -137,7 +137,18 @@ def load_config(
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     """Build the configuration; a ConfigError names the offending key."""
+    return load_config_sources(path, overrides, environ)[0]
+
+
+def load_config_sources(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Config, dict[str, str]]:
+    """load_config, and where each option set came from ("file", "environment"
+    or "flag"; options left out are at their default)."""
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     if path is not None:
         try:
             text = Path(path).read_bytes()
@@ -150,9 +161,40 @@ def load_config(
         if not isinstance(file_values, dict):
             raise ConfigError(f"config file {path} is not a table")
         values.update(file_values)
-    values.update(_from_env(os.environ if environ is None else environ))
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        sources.update(dict.fromkeys(file_values, "file"))
+    from_env = _from_env(os.environ if environ is None else environ)
+    values.update(from_env)
+    sources.update(dict.fromkeys(from_env, "environment"))
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values.update(flags)
+    sources.update(dict.fromkeys(flags, "flag"))
     try:
-        return msgspec.convert(values, Config, strict=False)
+        return msgspec.convert(values, Config, strict=False), sources
     except msgspec.ValidationError as exc:
         raise ConfigError(f"config: {exc}") from exc
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return msgspec.json.encode(value).decode()  # a JSON string is a TOML basic string
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def to_toml(config: Config, sources: Mapping[str, str]) -> str:
+    """``config`` as a TOML file that loads back to it, each line saying where
+    its value came from (an unset option is a comment)."""
+    lines = []
+    for name in config.__struct_fields__:
+        value = getattr(config, name)
+        source = sources.get(name, "default")
+        if value is None:
+            lines.append(f"# {name} is not set ({source})")
+        else:
+            lines.append(f"{name} = {_toml_value(value)}  # {source}")
+    return "\n".join(lines) + "\n"
