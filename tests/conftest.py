@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,10 @@ def scenario(monerod: Monerod, wallet_rpc: WalletRpc) -> Scenario:
 class LwsProcess:
     """A real ``lws serve`` subprocess against the session's monerod."""
 
-    def __init__(self, workdir: Path, daemon: Monerod, *extra: str) -> None:
+    def __init__(
+        self, workdir: Path, daemon: Monerod, *extra: str, wrapper: Sequence[str] = ()
+    ) -> None:
+        """``wrapper``: a command line that runs the rest (``lws serve ...``) with exec."""
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -55,6 +58,7 @@ class LwsProcess:
         self.log_path = workdir / "lws.log"
         self.proc = subprocess.Popen(
             [
+                *wrapper,
                 sys.executable,
                 "-m",
                 "lws",
