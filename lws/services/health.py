@@ -78,6 +78,11 @@ async def server_state(svc: Services) -> ServerState:
     )
 
 
+async def pending_requests(svc: Services) -> int:
+    """Requests waiting for an operator, of every kind."""
+    return await storeio.read(svc.store, lambda reader: reader.count_requests())
+
+
 def metrics_sample(state: ServerState) -> metrics.ServerSample:
     """The gauges of one scrape, from ``state``."""
     return metrics.ServerSample(
