@@ -255,9 +255,7 @@ async def test_transfer_encoding_is_refused(guarded: int, encoding: bytes) -> No
 async def test_transfer_encoding_h11_refuses_still_closes(guarded: int) -> None:
     # A coding h11 does not know: Hypercorn answers itself (501), and closes.
     conn = await Conn.open(guarded)
-    await conn.send(
-        b"POST /echo HTTP/1.1\r\nHost: lws\r\nTransfer-Encoding: gzip\r\n\r\nxx"
-    )
+    await conn.send(b"POST /echo HTTP/1.1\r\nHost: lws\r\nTransfer-Encoding: gzip\r\n\r\nxx")
     status, _, _ = await conn.response()
     assert status == 501
     assert await conn.closed()
