@@ -104,12 +104,19 @@ def _existing_login(reader: Reader, keys: Keys) -> LoginResponse | None:
     )
 
 
-async def login(svc: Services, req: LoginRequest) -> LoginResponse:
+async def existing_login(svc: Services, req: LoginRequest) -> LoginResponse | None:
+    """login of an account that exists (one read snapshot); None if it does
+    not (then only ``login`` can tell what happens: a creation or a 403)."""
     keys = check_credentials(req.address, req.view_key, svc.address_network)
+    return await storeio.read(svc.store, lambda reader: _existing_login(reader, keys))
+
+
+async def login(svc: Services, req: LoginRequest) -> LoginResponse:
     # Most logins are of existing accounts: a read snapshot, no write transaction.
-    existing = await storeio.read(svc.store, lambda reader: _existing_login(reader, keys))
+    existing = await existing_login(svc, req)
     if existing is not None:
         return existing
+    keys = check_credentials(req.address, req.view_key, svc.address_network)
     # No scanner wake-up here: a new account starts at the chain tip (nothing
     # to catch up), and clients follow a creation with import_wallet_request,
     # which wakes it. (Waking here made the scanner's pool pass see the account

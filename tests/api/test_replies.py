@@ -2,7 +2,7 @@
 # own write API the way the scanner writes (mined batch + pool), replies
 # checked field by field against interop.md and validated against the
 # OpenAPI document; fees, decoys, relay and status against a real regtest
-# monerod. Every request goes over a real loopback ApiServer.
+# monerod. Every request goes over a real loopback AppServer (Hypercorn).
 """What the wallet API answers, on real data."""
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import httpx
 import pytest
 import trio
 
-from lws.api.app import create_app
-from lws.api.server import ApiServer
+from lws.api.serve import AppServer
 from lws.daemon import Daemon
 from lws.monero.amounts import commit, decode_amount
 from lws.monero.derivation import derivation_to_scalar, generate_key_derivation
@@ -34,7 +33,7 @@ from lws.store import (
     tx_index_of,
 )
 
-from .conftest import Api, add_account, creds, make_config, serving
+from .conftest import Api, add_account, creds, make_config, serving, wallet_app
 from .schema_check import check_reply
 
 ALICE = TestKeys("alice")
@@ -228,7 +227,7 @@ async def test_gzip_when_accepted_plain_otherwise(client: Api, store: Store, pat
 
 async def test_unspent_outs_and_fees(store: Store, regtest_daemon: Daemon) -> None:
     seed(store)
-    async with serving(create_app(make_config(), store, regtest_daemon)) as app:
+    async with serving(wallet_app(make_config(), store, regtest_daemon)) as app:
         status, reply = await call(
             app,
             "/get_unspent_outs",
@@ -268,7 +267,7 @@ async def test_unspent_outs_and_fees(store: Store, regtest_daemon: Daemon) -> No
 
 
 async def test_random_outs(regtest_daemon: Daemon, store: Store) -> None:
-    async with serving(create_app(make_config(), store, regtest_daemon)) as app:
+    async with serving(wallet_app(make_config(), store, regtest_daemon)) as app:
         for count in (0, 11, 16, 1000):
             status, reply = await call(
                 app, "/get_random_outs", {"amounts": ["0", "0"], "count": count}
@@ -288,7 +287,7 @@ async def test_random_outs(regtest_daemon: Daemon, store: Store) -> None:
 async def test_submit_raw_tx_rejection_and_daemon_status(
     regtest_daemon: Daemon, store: Store
 ) -> None:
-    async with serving(create_app(make_config(), store, regtest_daemon)) as app:
+    async with serving(wallet_app(make_config(), store, regtest_daemon)) as app:
         status, reply = await call(app, "/submit_raw_tx", {"tx": "0011"})
         assert status == 400 and reply["Error"].startswith("Transaction rejected")
         response = await app.http.get("/daemon_status")
@@ -298,7 +297,7 @@ async def test_submit_raw_tx_rejection_and_daemon_status(
 
 
 async def test_login_import_and_subaddrs(store: Store, dead_daemon: Daemon) -> None:
-    async with serving(create_app(make_config(max_pending_requests=1), store, dead_daemon)) as app:
+    async with serving(wallet_app(make_config(max_pending_requests=1), store, dead_daemon)) as app:
         bob, carol = TestKeys("bob"), TestKeys("carol")
         status, reply = await call(app, "/login", {**creds(bob), "create_account": False})
         assert status == 403
@@ -352,7 +351,7 @@ async def test_login_import_and_subaddrs(store: Store, dead_daemon: Daemon) -> N
 
 async def test_auto_accept(store: Store, dead_daemon: Daemon) -> None:
     async with serving(
-        create_app(
+        wallet_app(
             make_config(auto_accept_creation=True, auto_accept_import=True), store, dead_daemon
         )
     ) as app:
@@ -394,7 +393,7 @@ def test_rct_types_1_to_3_reencrypt_the_ecdh_info() -> None:
 async def test_real_listener(store: Store, dead_daemon: Daemon) -> None:
     seed(store)
     config = make_config(listen=(f"127.0.0.1:{free_port()}",))
-    server = ApiServer(config, create_app(config, store, dead_daemon))
+    server = AppServer(config, wallet_app(config, store, dead_daemon))
     async with trio.open_nursery() as nursery:
         bound = await nursery.start(server.run)
         url = bound[0]
@@ -414,6 +413,6 @@ def test_plain_http_on_public_address_is_refused(store: Store) -> None:
     from lws.errors import ConfigError
 
     with pytest.raises(ConfigError):
-        ApiServer(make_config(listen=("0.0.0.0:8443",)), object())
-    ApiServer(make_config(listen=("0.0.0.0:8443",), allow_insecure_public=True), object())
-    ApiServer(make_config(listen=("[::1]:8443", "localhost:1")), object())
+        AppServer(make_config(listen=("0.0.0.0:8443",)), object())
+    AppServer(make_config(listen=("0.0.0.0:8443",), allow_insecure_public=True), object())
+    AppServer(make_config(listen=("[::1]:8443", "localhost:1")), object())
