@@ -41,20 +41,33 @@ def _key(key: str) -> bytes:
     return raw
 
 
+#: Environments open in this process by real path, with their user count:
+#: LMDB refuses a second open of one environment in one process (two apps
+#: of one process, as in the tests, share the first).
+_OPEN: dict[str, tuple[lmdb.Environment, int]] = {}
+
+
 class RateTable:
     """Times by key, shared by every process that opens the same folder."""
 
-    def __init__(self, env: lmdb.Environment) -> None:
+    def __init__(self, env: lmdb.Environment, where: str) -> None:
         self._env = env
+        self._where = where
         self._last_prune = 0.0
+        self._closed = False
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> RateTable:
         where = Path(path)
         try:
             where.mkdir(parents=True, exist_ok=True, mode=0o700)
+            real = str(where.resolve())
+            if real in _OPEN:
+                env, users = _OPEN[real]
+                _OPEN[real] = env, users + 1
+                return cls(env, real)
             env = lmdb.open(
-                str(where),
+                real,
                 map_size=MAP_SIZE,
                 subdir=True,
                 mode=_FILE_MODE,
@@ -66,7 +79,8 @@ class RateTable:
             )
         except (OSError, lmdb.Error) as e:
             raise StoreOpenError(f"cannot open rate-limit table at {where}: {e}") from None
-        return cls(env)
+        _OPEN[real] = env, 1
+        return cls(env, real)
 
     def get(self, key: str) -> float | None:
         with self._env.begin() as txn:
@@ -112,7 +126,14 @@ class RateTable:
         return int(self._env.stat()["entries"])
 
     def close(self) -> None:
-        self._env.close()
+        if self._closed:
+            return
+        self._closed = True
+        env, users = _OPEN.pop(self._where)
+        if users > 1:
+            _OPEN[self._where] = env, users - 1
+        else:
+            env.close()
 
 
 __all__ = ["MAP_SIZE", "RateTable"]
