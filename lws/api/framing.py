@@ -2,7 +2,7 @@
 # (serve.py wraps each one): (1) the refusals of request framing this API
 # does not take, before the app sees them (any Transfer-Encoding, a
 # Transfer-Encoding with a Content-Length, more than MAX_HEADER_FIELDS
-# header fields, an HTTP version Hypercorn should not have passed on, HTTP/2
+# header fields or MAX_HEAD_BYTES, an HTTP version Hypercorn should not have passed on, HTTP/2
 # on a cleartext connection), each a 4xx {"Error": ...} that closes the
 # connection; (2) the workaround of the Hypercorn + quart-trio keep-alive
 # wedge (docs/decisions/quart-hypercorn.md): every `send` is shielded from
@@ -30,6 +30,10 @@ AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: Header fields per request: browsers send about 15, the MyMonero clients
 #: fewer; 100 is what the old server allowed and what most proxies allow.
 MAX_HEADER_FIELDS = 100
+#: Bytes of a request's target and header fields. Hypercorn's
+#: h11_max_incomplete_size bounds a head only while it is incomplete: one
+#: that arrives whole in one read (up to 64 KiB) passes it.
+MAX_HEAD_BYTES = 16 * 1024
 #: An unread request body up to this many bytes is waited for after an early
 #: reply (the app reads it), so the keep-alive connection stays usable; past
 #: it the reply closes the connection (reading more to keep it would cost
@@ -60,11 +64,15 @@ def _refusal(scope: Scope) -> tuple[int, str] | None:
     if len(headers) > MAX_HEADER_FIELDS:
         return 431, f"Too many header fields: at most {MAX_HEADER_FIELDS}"
     transfer_encoding = content_length = False
-    for name, _ in headers:
+    size = len(scope.get("raw_path", b"")) + len(scope.get("query_string", b""))
+    for name, value in headers:
+        size += len(name) + len(value)
         if name == b"transfer-encoding":
             transfer_encoding = True
         elif name == b"content-length":
             content_length = True
+    if size > MAX_HEAD_BYTES:
+        return 431, f"Request head too large: at most {MAX_HEAD_BYTES} bytes"
     if transfer_encoding and content_length:
         return 400, "Bad request: Transfer-Encoding together with Content-Length"
     if transfer_encoding:
