@@ -33,7 +33,7 @@ from lws.api import quart_errors
 from lws.api.serve import AppServer, ServerSettings
 from lws.api.wallet import WalletApp, accepts_gzip
 from lws.daemon import Daemon
-from lws.regtest import free_port
+from tests.support.regtest import free_port
 from lws.store import Store
 
 from .conftest import DEAD_DAEMON, Api, make_config, serving, wallet_app
