@@ -29,13 +29,17 @@ from .framing import FramingGuard
 
 log = logging.getLogger(__name__)
 
+#: Seconds in-flight requests get to finish after shutdown is asked (then
+#: Hypercorn cancels them).
+GRACEFUL_TIMEOUT_S = 5.0
+
 
 @dataclass(frozen=True)
 class ServerSettings:
     """Hypercorn's transport limits; tests shrink the timeouts to stay fast."""
 
     #: Seconds in-flight requests get to finish after shutdown is asked.
-    graceful_timeout: float = 5.0
+    graceful_timeout: float = GRACEFUL_TIMEOUT_S
     #: Seconds an idle keep-alive connection stays open. Hypercorn also
     #: counts it from a connection's start (or last reply) until a whole
     #: request head has arrived: it is the bound on a slow-loris head.
@@ -173,4 +177,4 @@ class AppServer:
                     sock.close()
 
 
-__all__ = ["AppServer", "ServerSettings", "check_listeners", "is_loopback"]
+__all__ = ["GRACEFUL_TIMEOUT_S", "AppServer", "ServerSettings", "check_listeners", "is_loopback"]

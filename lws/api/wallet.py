@@ -30,8 +30,7 @@ from lws.services.context import Services
 from lws.services.encoded import Encoded
 from lws.wire.requests import LoginRequest
 
-from . import openapi, ratelimit
-from . import quart_errors as errors
+from . import errors, openapi, ratelimit
 from .routes import MAX_BODY, OPENAPI_PATH, ROUTES, Route
 
 #: Requests served at once; beyond it a request waits up to QUEUE_WAIT_S, then

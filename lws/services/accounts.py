@@ -122,9 +122,7 @@ async def existing_login(svc: Services, req: LoginRequest) -> LoginResponse | No
     """login of an account that exists, from the reply cache or one read
     snapshot; None if it does not exist (then only ``login`` can tell what
     happens: a creation or a 403)."""
-    entry = await cached_reply(
-        svc, ("login", req.address), req.address, req.view_key, _login_entry
-    )
+    entry = await cached_reply(svc, ("login", req.address), req.address, req.view_key, _login_entry)
     reply: LoginResponse | None = entry.extra
     return reply
 

@@ -29,12 +29,12 @@ from hypothesis import strategies as st
 from quart import request
 from quart_trio import QuartTrio
 
-from lws.api import quart_errors
+from lws.api import errors as api_errors
 from lws.api.serve import AppServer, ServerSettings
 from lws.api.wallet import WalletApp, accepts_gzip
 from lws.daemon import Daemon
-from tests.support.regtest import free_port
 from lws.store import Store
+from tests.support.regtest import free_port
 
 from .conftest import DEAD_DAEMON, Api, make_config, serving, wallet_app
 
@@ -507,7 +507,7 @@ async def test_client_gone_mid_body_does_not_hurt_others(fast: Api) -> None:
 def small_app() -> QuartTrio:
     """A Quart-Trio app with lws's error handlers: /boom is a bug, /slow waits."""
     app = QuartTrio(__name__)
-    quart_errors.install(app)
+    api_errors.install(app)
     app.release = trio.Event()  # type: ignore[attr-defined]
 
     @app.route("/boom")

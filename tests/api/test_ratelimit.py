@@ -15,12 +15,12 @@ import pytest
 
 from lws.api.ratelimit import client_address, client_key, parse_proxies
 from lws.daemon import Daemon
-from lws.regtest import TestKeys
 from lws.store import Store
+from tests.support.regtest import WalletKeys
 
 from .conftest import Api, add_account, creds, make_config, serving, wallet_app
 
-ALICE = TestKeys("alice")
+ALICE = WalletKeys("alice")
 LIMIT = 3
 DECOYS = {"amounts": ["0"], "count": 16}
 
@@ -65,14 +65,14 @@ async def test_account_creations_are_limited(
     async with serving(wallet_app(config, store, dead_daemon), config) as api:
         got = []
         for i in range(LIMIT + 1):
-            keys = TestKeys(f"new-{i}")
+            keys = WalletKeys(f"new-{i}")
             status, body, _ = await api.post("/login", {**creds(keys), "create_account": True})
             got.append(status)
             if status == 200:
                 assert body["new_address"] is True
         assert got == [200] * LIMIT + [429]
         # A login without create_account creates nothing: not limited (403: unknown).
-        assert (await api.post("/login", creds(TestKeys("other"))))[0] == 403
+        assert (await api.post("/login", creds(WalletKeys("other"))))[0] == 403
 
 
 async def test_import_request_names_share_one_budget(
