@@ -206,6 +206,31 @@ def start_lws(
     raise SystemExit(f"lws did not start: {(workdir / 'lws.log').read_text()[-2000:]}")
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the API worker and scan worker processes)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found += _tree(int(child))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by ``pid`` and its descendants."""
+    ticks = 0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(
     url: str,
     body: dict[str, object],
@@ -342,29 +367,46 @@ def main() -> None:
             f"-d{args.seconds}s per endpoint (after a 2 s warm-up), one after the other"
         )
 
-        def load(target: str, body: dict[str, object], headers: dict[str, str]) -> dict[str, float]:
-            r: dict[str, float] = {}
-            for seconds in (2, args.seconds):  # a warm-up run, then the measured one
-                r = wrk(
-                    target,
-                    body,
-                    connections=args.connections,
-                    seconds=seconds,
-                    threads=args.threads,
-                    headers=headers,
-                )
+        def load(
+            target: str, body: dict[str, object], headers: dict[str, str], pid: int
+        ) -> dict[str, float]:
+            """wrk on ``target`` (a warm-up run, then the measured one), with the
+            server's CPU time per request (process ``pid`` and its children):
+            a figure that other load on the machine disturbs less than req/s."""
+            wrk(
+                target,
+                body,
+                connections=args.connections,
+                seconds=2,
+                threads=args.threads,
+                headers=headers,
+            )
+            before = cpu_seconds(pid)
+            r = wrk(
+                target,
+                body,
+                connections=args.connections,
+                seconds=args.seconds,
+                threads=args.threads,
+                headers=headers,
+            )
+            r["cpu_us"] = (cpu_seconds(pid) - before) / max(1.0, r["requests"]) * 1e6
             return r
 
         def show(label: str, r: dict[str, float]) -> None:
             print(
                 f"  {label:30s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p99 "
                 f"{r['p99_ms']:6.1f} ms  max {r['max_ms']:6.1f} ms  errors {r['errors']:.0f}  "
-                f"non-2xx {r['non_2xx']:.0f}",
+                f"non-2xx {r['non_2xx']:.0f}  server CPU {r['cpu_us']:5.0f} us/request",
                 flush=True,
             )
 
+        assert daemon.proc is not None
         monerod = load(
-            f"{daemon.url}/json_rpc", {"jsonrpc": "2.0", "id": "0", "method": "get_info"}, PLAIN
+            f"{daemon.url}/json_rpc",
+            {"jsonrpc": "2.0", "id": "0", "method": "get_info"},
+            PLAIN,
+            daemon.proc.pid,
         )
         show("monerod get_info", monerod)
         results: dict[str, dict[str, dict[str, float]]] = {}
@@ -388,7 +430,7 @@ def main() -> None:
             }
             results[server] = {}
             for name, (target, body, headers) in jobs.items():
-                results[server][name] = load(target, body, headers)
+                results[server][name] = load(target, body, headers, proc.pid)
                 show(name, results[server][name])
             stop(proc)
         base = monerod["rps"]
@@ -398,21 +440,29 @@ def main() -> None:
             "rate measured above.)"
         )
         header = f"{'request':24s} " + "  ".join(
-            f"{server + ' req/s':>12s} {'p99 ms':>7s} {'x monerod':>9s}" for server in results
+            f"{server + ' req/s':>12s} {'p99 ms':>7s} {'x monerod':>9s} {'CPU us/req':>10s}"
+            for server in results
         )
         print(header)
         for name in results["new"]:
             row = f"{name:24s} "
             for server in results:
                 r = results[server][name]
-                row += f"{r['rps']:12.0f} {r['p99_ms']:7.1f} {r['rps'] / base:9.2f}  "
+                row += (
+                    f"{r['rps']:12.0f} {r['p99_ms']:7.1f} {r['rps'] / base:9.2f} "
+                    f"{r['cpu_us']:10.0f}  "
+                )
             print(row.rstrip())
-        print(f"{'monerod get_info':24s} {base:12.0f} {monerod['p99_ms']:7.1f} {1:9.2f}")
+        print(
+            f"{'monerod get_info':24s} {base:12.0f} {monerod['p99_ms']:7.1f} {1:9.2f} "
+            f"{monerod['cpu_us']:10.0f}"
+        )
         print()
         for name, r in results["new"].items():
             print(f"{name}_rps: {r['rps']:.0f}")
             print(f"{name}_p99_ms: {r['p99_ms']:.1f}")
             print(f"{name}_vs_monerod: {r['rps'] / base:.2f}")
+            print(f"{name}_cpu_us_per_request: {r['cpu_us']:.0f}")
             if name in TARGETS:
                 ratio, p99 = TARGETS[name]
                 met = r["rps"] / base >= ratio and r["p99_ms"] < p99
@@ -424,6 +474,7 @@ def main() -> None:
                 print(f"{name}_old_rps: {old['rps']:.0f}")
                 print(f"{name}_old_vs_monerod: {old['rps'] / base:.2f}")
                 print(f"{name}_new_vs_old: {r['rps'] / old['rps']:.2f}")
+                print(f"{name}_old_cpu_us_per_request: {old['cpu_us']:.0f}")
         print(f"monerod_get_info_rps: {base:.0f}")
         print(f"monerod_get_info_p99_ms: {monerod['p99_ms']:.1f}")
         print(f"monerod_get_info_errors: {monerod['errors']:.0f}")

@@ -5,8 +5,8 @@
 # header fields or MAX_HEAD_BYTES, an HTTP version Hypercorn should not have passed on, HTTP/2
 # on a cleartext connection), each a 4xx {"Error": ...} that closes the
 # connection; (2) the workaround of the Hypercorn + quart-trio keep-alive
-# wedge (docs/decisions/quart-hypercorn.md): every `send` is shielded from
-# cancellation, and a reply that ends before the request body has waits
+# wedge (docs/decisions/quart-hypercorn.md): the reply's last `send` is
+# shielded from cancellation, and a reply that ends before the request body has waits
 # (bounded by DRAIN_LIMIT and DRAIN_TIMEOUT_S) for the app to read the rest,
 # so the connection can serve the next request; a bigger unread body gets
 # `Connection: close`. Must not know routes, services or any lws error
@@ -96,55 +96,62 @@ async def _send_error(send: Send, status: int, message: str, *, close: bool) -> 
 class _Exchange:
     """One request/reply of an HTTP/1 connection, as the middleware sees it."""
 
-    __slots__ = ("_receive", "_send", "body_done", "expected", "received", "closing", "http1")
+    __slots__ = ("_receive", "_send", "done", "_done_event", "unread", "closing", "http1")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._receive = receive
         self._send = send
         self.http1 = scope.get("http_version", "1.1") not in MULTIPLEXED
-        self.body_done = trio.Event()
-        self.received = 0
-        self.expected = 0
         self.closing = False
+        #: Whether the request body has all arrived (or the client left).
+        self.done = True
+        #: Made only when the reply has to wait for the body.
+        self._done_event: trio.Event | None = None
+        #: Bytes of the body not received yet.
+        self.unread = 0
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
-                    self.expected = int(value)
+                    self.unread = int(value)
                 except ValueError:  # h11 has checked it; nothing to wait for then
-                    self.expected = 0
-        if self.expected == 0:
-            self.body_done.set()
+                    self.unread = 0
+                self.done = self.unread == 0
+
+    def _finish(self) -> None:
+        self.done = True
+        if self._done_event is not None:
+            self._done_event.set()
 
     async def receive(self) -> Message:
         message = await self._receive()
         kind = message["type"]
         if kind == "http.request":
-            self.received += len(message.get("body", b""))
+            self.unread -= len(message.get("body", b""))
             if not message.get("more_body", False):
-                self.body_done.set()
+                self._finish()
         elif kind == "http.disconnect":
-            self.body_done.set()
+            self._finish()
         return message
 
     async def send(self, message: Message) -> None:
-        kind = message["type"]
-        if kind == "http.response.start" and self.http1 and not self.body_done.is_set():
-            unread = self.expected - self.received
-            if unread > DRAIN_LIMIT or message.get("status") == 408:
-                # Too much to wait for, or a body that stalled (408): close.
-                self.closing = True
-                message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
+        if message["type"] != "http.response.body" or message.get("more_body", False):
+            if message["type"] == "http.response.start" and self.http1 and not self.done:
+                if self.unread > DRAIN_LIMIT or message.get("status") == 408:
+                    # Too much to wait for, or a body that stalled (408): close.
+                    self.closing = True
+                    message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
+            await self._send(message)
+            return
+        # The last message: Hypercorn then recycles the connection (request
+        # done) or closes it, inside this call; a cancellation of the app
+        # must not land in that close (the wedge), so it is shielded.
         with trio.CancelScope(shield=True):
-            if (
-                kind == "http.response.body"
-                and not message.get("more_body", False)
-                and not self.closing
-                and not self.body_done.is_set()
-            ):
-                # The reply's end makes Hypercorn recycle (body done) or close
-                # the connection: give the app the time to read a small rest.
+            if not self.done and not self.closing:
+                # Give the app the time to read a small rest of the body.
+                if self._done_event is None:
+                    self._done_event = trio.Event()
                 with trio.move_on_after(DRAIN_TIMEOUT_S):
-                    await self.body_done.wait()
+                    await self._done_event.wait()
             await self._send(message)
 
 
