@@ -12,10 +12,13 @@ import logging
 import os
 import signal
 import ssl
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import trio
 
+from lws import metrics
+from lws.api import instrument
 from lws.api.serve import AppServer, check_listeners
 from lws.api.supervisor import ApiWorkers
 from lws.api.wallet import create_app
@@ -32,7 +35,15 @@ log = logging.getLogger(__name__)
 async def run(
     config: Config, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Serve until SIGINT/SIGTERM; ``task_status.started(API addresses)`` once listening."""
+    """Serve until SIGINT/SIGTERM; ``task_status.started(API addresses)`` once listening.
+    Every process started inside counts its metrics into one directory (lws.metrics)."""
+    with metrics.multiprocess_files() as metrics_dir:
+        await _run(config, metrics_dir, task_status=task_status)
+
+
+async def _run(
+    config: Config, metrics_dir: Path | None, *, task_status: trio.TaskStatus[list[str]]
+) -> None:
     if config.daemon_url is None:
         raise ValueError("run() needs a daemon_url; the playground supplies one")
     preflight(config)
@@ -53,7 +64,7 @@ async def run(
 
     shutdown = trio.Event()
     services = Services(config, store, daemon, scanner_status, wake_scanner=scanner.wake)
-    app = create_app(services)
+    app = instrument.for_quart(create_app(services), "wallet")
     api = AppServer(config, app, shutdown=shutdown)
     try:
         async with trio.open_nursery() as nursery:
@@ -75,6 +86,7 @@ async def run(
                     config.api_processes() - 1,
                     status=scanner_status,
                     wake=scanner.wake,
+                    metrics_dir=metrics_dir,
                 )
                 await nursery.start(workers.run, shutdown)
                 log.info("%d API worker processes share the listeners", config.api_processes() - 1)

@@ -57,3 +57,9 @@ class RequestMetrics:
             metrics.api_request(
                 self.api, self.method_of(scope["path"]), status, time.perf_counter() - started
             )
+
+
+def for_quart(app: Any, api: str) -> RequestMetrics:
+    """``app`` (a Quart app) counted as ``api``, its fixed-path rules as methods."""
+    paths = [rule.rule for rule in app.url_map.iter_rules() if "<" not in rule.rule]
+    return RequestMetrics(app, api, paths)
