@@ -465,7 +465,13 @@ class Writer(Reader):
                 continue
             lo, hi = batch.from_height, batch.scan_height
             _need(lo <= hi, f"account {account_id}: scan_height {hi} below {lo}")
-            _need(hi <= chain_next, f"account {account_id}: scan_height {hi} beyond the chain")
+            if hi > chain_next:
+                # The stored chain is shorter than what was scanned: a rollback
+                # (a reorg, or an operator's) ran during the scan.
+                raise ChainMismatch(
+                    f"account {account_id}: scanned to {hi}, beyond the stored chain "
+                    f"({chain_next} blocks): rolled back during the scan"
+                )
             for out in batch.outputs:
                 _check_output(out, pool=False)
                 _need(
