@@ -113,8 +113,12 @@ class Server:
             )
         except httpx.TimeoutException:
             raise Refused(f"{self.url} did not answer {method} in time") from None
-        except httpx.HTTPError as exc:
+        except httpx.ConnectError as exc:
             raise Refused(f"cannot reach {self.url}: {_describe(exc)}") from None
+        except httpx.HTTPError as exc:
+            raise Refused(
+                f"{self.url} broke off its answer to {method}: {_describe(exc)}"
+            ) from None
         if len(reply.content) > MAX_REPLY_BYTES:
             raise Refused(f"{self.url} sent a reply too large for {method}")
         return reply.status_code, reply.content
