@@ -469,9 +469,7 @@ class Scanner:
             if now == generation:
                 continue
             generation = now
-            version = await trio.to_thread.run_sync(
-                self.store.query, lambda r: r.accounts_version
-            )
+            version = await trio.to_thread.run_sync(self.store.query, lambda r: r.accounts_version)
             if version != self._accounts_version:
                 done.cancel()
                 return
