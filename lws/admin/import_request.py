@@ -383,10 +383,13 @@ class Tool:
                 time.sleep(self.args.interval)
 
     def run(self, server: Server) -> int:
-        outcome = ask(server, self.args.from_height)
         if not self.args.wait:
+            outcome = ask(server, self.args.from_height)
             self.result(_outcome_json(outcome), outcome.message)
             return EXIT_PENDING if outcome.pending else EXIT_DONE
+        # Waiting: a server that is starting (503 until it has heard from
+        # monerod) or restarting gets a few more tries.
+        outcome = self.retrying(lambda: ask(server, self.args.from_height))
         said = ""
         while outcome.pending:
             if outcome.message != said:
