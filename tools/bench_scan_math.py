@@ -218,9 +218,9 @@ def untagged_case(args: argparse.Namespace, rng: random.Random) -> float | None:
     for _ in range(args.runs):  # interleaved, as above
         for n in outputs_per_tx:
             for count in counts:
-                # Batches of ~200 pairs (at least 10 txs), several per pass,
-                # so that the median batch is one no other process slowed.
-                chunk = max(10, 200 // count)
+                # Batches of ~200 pairs (at least 40 txs: whole 8-lane blocks),
+                # several per pass: the median batch is one no other process slowed.
+                chunk = max(40, 200 // count)
                 sample = txs[n][: max(chunk * 5, len(txs[n]) // count)]
                 _, median = time_python(sample, views[count], chunk)
                 ours[n, count] = min(ours.get((n, count), float("inf")), median)
@@ -323,7 +323,7 @@ def main() -> int:
     if args.portable and not ownership.uses_x25519_ladders():
         from lws.monero import _derivations
 
-        _derivations.set_vector_ladders(False)
+        _derivations.set_vector_lanes(False)
 
     print(f"scan_math: {scan_math_name(ownership)}")
     if args.untagged_only:
@@ -396,7 +396,7 @@ def scan_math_name(ownership: object) -> str:
         return "x25519 ladders (no C extension)"
     from lws.monero import _derivations
 
-    if _derivations.vector_ladders():
+    if _derivations.vector_lanes():
         return "C extension, ladders 8 at a time (AVX-512 IFMA)"
     return "C extension, ladders one by one"
 

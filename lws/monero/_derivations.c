@@ -634,7 +634,7 @@ static void mont_mul(mont_p2 *out, const fe *u, const fe *v, const unsigned char
  * each 52 x 52-bit limb product.  Every lane runs the same ladder (the same
  * scalar, hence the same swaps) on its own key, so the code is as
  * constant-time as the scalar ladder.  Used where the CPU has AVX-512 IFMA
- * (checked at import) unless set_vector_ladders(False) turned it off. */
+ * (checked at import) unless set_vector_lanes(False) turned it off. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(LWS_NO_IFMA)
 #define HAVE_IFMA 1
 #include <immintrin.h>
@@ -739,9 +739,10 @@ IFMA static inline void fe8_sub(fe8 *h, const fe8 *f, const fe8 *g)
     fe8_carry(h);
 }
 
-IFMA static inline void fe8_cswap(fe8 *f, fe8 *g, u64 b)
+/* Swaps f and g in the lanes where b is 1 (b is 0 or 1 per lane). */
+IFMA static inline void fe8_cswap(fe8 *f, fe8 *g, v8 b)
 {
-    const v8 mask = _mm512_set1_epi64((long long)((u64)0 - b));
+    const v8 mask = _mm512_sub_epi64(_mm512_setzero_si512(), b);
     for (int i = 0; i < 5; i++) {
         const v8 x = _mm512_and_si512(mask, _mm512_xor_si512(f->v[i], g->v[i]));
         f->v[i] = _mm512_xor_si512(f->v[i], x);
@@ -771,11 +772,22 @@ IFMA static void fe8_store(fe f[8], const fe8 *h)
     }
 }
 
-/* mont_ladder on 8 points (u[0..7]) with one scalar k. */
+/* mont_ladder on 8 lanes, each its own point u[lane] and scalar k[lane]:
+ * every lane takes the same 253 steps, swaps by per-lane masks. */
 IFMA static void mont_ladder8(fe x2_out[8], fe z2_out[8], fe x3_out[8], fe z3_out[8],
-                              const fe u_in[8], const unsigned char *k)
+                              const fe u_in[8], const unsigned char *const k[8])
 {
     fe8 u, x2, z2, x3, z3, a, aa, b, bb, e, c, d, da, cb, t;
+    v8 words[4];
+    for (int w = 0; w < 4; w++) {
+        u64 lanes[8];
+        for (int lane = 0; lane < 8; lane++) {
+            u64 x = 0;
+            for (int j = 7; j >= 0; j--) x = (x << 8) | k[lane][8 * w + j];
+            lanes[lane] = x;
+        }
+        words[w] = _mm512_loadu_si512((const void *)lanes);
+    }
     fe8_load(&u, u_in);
     const v8 zero = _mm512_setzero_si512(), one = _mm512_set1_epi64(1);
     for (int i = 0; i < 5; i++) {
@@ -784,10 +796,11 @@ IFMA static void mont_ladder8(fe x2_out[8], fe z2_out[8], fe x3_out[8], fe z3_ou
         x3.v[i] = u.v[i];
         z3.v[i] = i == 0 ? one : zero;
     }
-    u64 swap = 0;
+    v8 swap = zero;
     for (int i = 252; i >= 0; i--) {
-        const u64 bit = (k[i >> 3] >> (i & 7)) & 1;
-        swap ^= bit;
+        const v8 bit = _mm512_and_si512(
+            _mm512_srl_epi64(words[i >> 6], _mm_cvtsi32_si128(i & 63)), one);
+        swap = _mm512_xor_si512(swap, bit);
         fe8_cswap(&x2, &x3, swap);
         fe8_cswap(&z2, &z3, swap);
         swap = bit;
@@ -818,18 +831,18 @@ IFMA static void mont_ladder8(fe x2_out[8], fe z2_out[8], fe x3_out[8], fe z3_ou
     fe8_store(z3_out, &z3);
 }
 
-static int vector_ladders_available(void)
+static int vector_lanes_available(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512ifma");
 }
 #else
 #define HAVE_IFMA 0
-static int vector_ladders_available(void) { return 0; }
+static int vector_lanes_available(void) { return 0; }
 #endif
 
 /* Whether ladders run 8 at a time (set at import; tests switch it). */
-static int use_vector_ladders = 0;
+static int use_vector_lanes = 0;
 
 /* kP on Edwards, from the ladder's Montgomery result: (x, y) =
  * (sqrt(-486664) U / V, (U - W) / (U + W)), kept as X = sqrt(-486664) U (U + W),
@@ -845,24 +858,32 @@ static void mont_to_edwards(ge_p3 *r, const mont_p2 *m)
     fe_mul(&r->Z, &m->V, &sum);
 }
 
-/* results[keys[q] * stride] = scalar * (us, vs)[keys[q]] for q < count, by
- * the ladder: 8 keys at a time where the CPU allows, else one by one. */
-static void ladders(ge_p3 *results, size_t stride, const size_t *keys, size_t count,
-                    const fe *us, const fe *vs, const unsigned char *scalar)
+/* One ladder job: results[slot] = scalar * (us, vs)[key]. */
+typedef struct { size_t key, slot; const unsigned char *scalar; } ladder_job;
+
+/* Runs the ladder jobs: 8 at a time where the CPU allows, else one by one. */
+static void ladders(ge_p3 *results, const ladder_job *jobs, size_t count, const fe *us,
+                    const fe *vs)
 {
     size_t q = 0;
 #if HAVE_IFMA
-    if (use_vector_ladders) {
+    if (use_vector_lanes) {
         for (; q < count; q += 8) {
             fe u[8], x2[8], z2[8], x3[8], z3[8];
+            const unsigned char *k[8];
             const size_t lanes = count - q < 8 ? count - q : 8;
-            for (size_t lane = 0; lane < 8; lane++) u[lane] = us[keys[q + (lane < lanes ? lane : 0)]];
-            mont_ladder8(x2, z2, x3, z3, u, scalar);
+            for (size_t lane = 0; lane < 8; lane++) {
+                const ladder_job *job = &jobs[q + (lane < lanes ? lane : 0)];
+                u[lane] = us[job->key];
+                k[lane] = job->scalar;
+            }
+            mont_ladder8(x2, z2, x3, z3, u, k);
             for (size_t lane = 0; lane < lanes; lane++) {
-                const size_t key = keys[q + lane];
+                const ladder_job *job = &jobs[q + lane];
                 mont_p2 m;
-                mont_recover(&m, &us[key], &vs[key], &x2[lane], &z2[lane], &x3[lane], &z3[lane]);
-                mont_to_edwards(&results[key * stride], &m);
+                mont_recover(&m, &us[job->key], &vs[job->key], &x2[lane], &z2[lane], &x3[lane],
+                             &z3[lane]);
+                mont_to_edwards(&results[job->slot], &m);
             }
         }
         return;
@@ -870,8 +891,8 @@ static void ladders(ge_p3 *results, size_t stride, const size_t *keys, size_t co
 #endif
     for (; q < count; q++) {
         mont_p2 m;
-        mont_mul(&m, &us[keys[q]], &vs[keys[q]], scalar);
-        mont_to_edwards(&results[keys[q] * stride], &m);
+        mont_mul(&m, &us[jobs[q].key], &vs[jobs[q].key], jobs[q].scalar);
+        mont_to_edwards(&results[jobs[q].slot], &m);
     }
 }
 
@@ -940,30 +961,34 @@ static void ladder_block(unsigned char *out, const ge_p3 *points, const int *usa
         fe_mul(&vs[k], &vs[k], &FE_SQRT_M486664);
     }
     /* Per (key, scalar): the identity for unusable keys, the window method on
-     * the rare scalars the ladder cannot take, else the ladder (per scalar,
-     * over all usable keys); results gathered as Edwards points and encoded
-     * ENCODE_BATCH at a time (n_points of them per scalar). */
-    size_t usable_keys[ENCODE_BATCH], n_usable = 0;
-    for (size_t k = 0; k < n_points; k++)
-        if (usable[k]) usable_keys[n_usable++] = k;
+     * the rare scalars the ladder cannot take, else a ladder job (run 8 at a
+     * time where the CPU can); scalars go in groups so that a group's
+     * results (n_points each) are encoded together, ENCODE_BATCH at most. */
     const size_t group = ENCODE_BATCH / n_points;
     for (size_t first = 0; first < n_scalars; first += group) {
         const size_t width = first + group < n_scalars ? group : n_scalars - first;
-        for (size_t j = first; j < first + width; j++) {
-            const unsigned char *scalar = scalars + 32 * j;
-            ge_p3 *column = results + (j - first);
-            for (size_t k = 0; k < n_points; k++)
-                if (!usable[k]) ge_p3_0(&column[k * width]);
-            if (memcmp(scalar, ZERO_SCALAR, 32) == 0 || memcmp(scalar, L_MINUS_1, 32) == 0) {
-                for (size_t q = 0; q < n_usable; q++) {
+        ladder_job jobs[ENCODE_BATCH];
+        size_t n_jobs = 0;
+        for (size_t k = 0; k < n_points; k++) {
+            for (size_t j = first; j < first + width; j++) {
+                const unsigned char *scalar = scalars + 32 * j;
+                ge_p3 *result = &results[k * width + (j - first)];
+                if (!usable[k]) {
+                    ge_p3_0(result);
+                } else if (memcmp(scalar, ZERO_SCALAR, 32) == 0 ||
+                           memcmp(scalar, L_MINUS_1, 32) == 0) {
                     ge_cached row[8];
-                    multiples_row(row, &points[usable_keys[q]]);
-                    window_mul(&column[usable_keys[q] * width], row, digits[j]);
+                    multiples_row(row, &points[k]);
+                    window_mul(result, row, digits[j]);
+                } else {
+                    jobs[n_jobs].key = k;
+                    jobs[n_jobs].slot = k * width + (j - first);
+                    jobs[n_jobs].scalar = scalar;
+                    n_jobs++;
                 }
-            } else {
-                ladders(column, width, usable_keys, n_usable, us, vs, scalar);
             }
         }
+        ladders(results, jobs, n_jobs, us, vs);
         batch_encode(encoded, 32, results, scratch, n_points * width);
         for (size_t k = 0; k < n_points; k++)
             memcpy(out + (k * n_scalars + first) * 32, encoded + k * width * 32, width * 32);
@@ -980,9 +1005,8 @@ static int derive_all(unsigned char *out, const unsigned char *keys, size_t n_ke
     /* The ladder for few scalars, or for any number 8 keys at a time where
      * the ladders run 8 at a time (then ~3x faster than the comb's 64
      * additions, here); the comb table otherwise. */
-    const int comb = n_scalars >= COMB_MIN_SCALARS && !use_vector_ladders;
-    size_t keys_per_block = n_scalars >= ENCODE_BATCH ? 1 : ENCODE_BATCH / n_scalars;
-    if (!comb && keys_per_block < 8) keys_per_block = 8;
+    const int comb = n_scalars >= COMB_MIN_SCALARS && !use_vector_lanes;
+    const size_t keys_per_block = n_scalars >= ENCODE_BATCH ? 1 : ENCODE_BATCH / n_scalars;
     const size_t block = comb ? keys_per_block * n_scalars : ENCODE_BATCH;
     signed char(*digits)[64] = PyMem_RawMalloc(n_scalars * 64);
     ge_p3 *results = PyMem_RawMalloc(block * sizeof(ge_p3));
@@ -1246,6 +1270,183 @@ static void derivation_scalar(unsigned char s[32], const unsigned char *derivati
  * monero refuses gets, so that it equals no canonical spend key. */
 #define REFUSED_BYTE 0xff
 
+#if HAVE_IFMA
+/* The same on 8 jobs at once (lanes): each lane its own scalar and output
+ * key, the comb of G read with per-lane masks over every entry. */
+typedef struct { fe8 X, Y, Z, T; } ge8_p3;
+typedef struct { fe8 X, Y, Z, T; } ge8_p1p1;
+typedef struct { fe8 yplusx, yminusx, xy2d; } ge8_precomp;
+typedef struct { fe8 YplusX, YminusX, Z, T2d; } ge8_cached;
+
+IFMA static inline void fe8_set_small(fe8 *h, u64 n)
+{
+    h->v[0] = _mm512_set1_epi64((long long)n);
+    for (int i = 1; i < 5; i++) h->v[i] = _mm512_setzero_si512();
+}
+
+IFMA static inline void fe8_blend(fe8 *h, __mmask8 take, const fe8 *g)
+{
+    for (int i = 0; i < 5; i++) h->v[i] = _mm512_mask_blend_epi64(take, h->v[i], g->v[i]);
+}
+
+IFMA static inline void ge8_p1p1_to_p3(ge8_p3 *r, const ge8_p1p1 *p)
+{
+    fe8_mul(&r->X, &p->X, &p->T);
+    fe8_mul(&r->Y, &p->Y, &p->Z);
+    fe8_mul(&r->Z, &p->Z, &p->T);
+    fe8_mul(&r->T, &p->X, &p->Y);
+}
+
+/* r = 2p (ge_p2_dbl; T of p unused). */
+IFMA static inline void ge8_dbl(ge8_p1p1 *r, const ge8_p3 *p)
+{
+    fe8 t0;
+    fe8_sq(&r->X, &p->X);
+    fe8_sq(&r->Z, &p->Y);
+    fe8_sq(&r->T, &p->Z);
+    fe8_add(&r->T, &r->T, &r->T);
+    fe8_add(&r->Y, &p->X, &p->Y);
+    fe8_sq(&t0, &r->Y);
+    fe8_add(&r->Y, &r->Z, &r->X);
+    fe8_sub(&r->Z, &r->Z, &r->X);
+    fe8_sub(&r->X, &t0, &r->Y);
+    fe8_sub(&r->T, &r->T, &r->Z);
+}
+
+IFMA static inline void ge8_madd(ge8_p1p1 *r, const ge8_p3 *p, const ge8_precomp *q)
+{
+    fe8 t0;
+    fe8_add(&r->X, &p->Y, &p->X);
+    fe8_sub(&r->Y, &p->Y, &p->X);
+    fe8_mul(&r->Z, &r->X, &q->yplusx);
+    fe8_mul(&r->Y, &r->Y, &q->yminusx);
+    fe8_mul(&r->T, &q->xy2d, &p->T);
+    fe8_add(&t0, &p->Z, &p->Z);
+    fe8_sub(&r->X, &r->Z, &r->Y);
+    fe8_add(&r->Y, &r->Z, &r->Y);
+    fe8_add(&r->Z, &t0, &r->T);
+    fe8_sub(&r->T, &t0, &r->T);
+}
+
+IFMA static inline void ge8_add(ge8_p1p1 *r, const ge8_p3 *p, const ge8_cached *q)
+{
+    fe8 t0;
+    fe8_add(&r->X, &p->Y, &p->X);
+    fe8_sub(&r->Y, &p->Y, &p->X);
+    fe8_mul(&r->Z, &r->X, &q->YplusX);
+    fe8_mul(&r->Y, &r->Y, &q->YminusX);
+    fe8_mul(&r->T, &q->T2d, &p->T);
+    fe8_mul(&r->X, &p->Z, &q->Z);
+    fe8_add(&t0, &r->X, &r->X);
+    fe8_sub(&r->X, &r->Z, &r->Y);
+    fe8_add(&r->Y, &r->Z, &r->Y);
+    fe8_add(&r->Z, &t0, &r->T);
+    fe8_sub(&r->T, &t0, &r->T);
+}
+
+/* Per lane, t = digit * (the point whose multiples 1..8 are in row), with
+ * digits in -8..8 (one per lane); every entry is read for every lane. */
+IFMA static inline void select8_precomp(ge8_precomp *t, const ge_precomp row[8], v8 digits)
+{
+    const v8 zero = _mm512_setzero_si512();
+    const __mmask8 negative = _mm512_cmplt_epi64_mask(digits, zero);
+    const v8 magnitude = _mm512_abs_epi64(digits);
+    fe8_set_small(&t->yplusx, 1);
+    fe8_set_small(&t->yminusx, 1);
+    fe8_set_small(&t->xy2d, 0);
+    for (int j = 0; j < 8; j++) {
+        const __mmask8 take = _mm512_cmpeq_epi64_mask(magnitude, _mm512_set1_epi64(j + 1));
+        for (int i = 0; i < 5; i++) {
+            t->yplusx.v[i] = _mm512_mask_blend_epi64(
+                take, t->yplusx.v[i], _mm512_set1_epi64((long long)row[j].yplusx.v[i]));
+            t->yminusx.v[i] = _mm512_mask_blend_epi64(
+                take, t->yminusx.v[i], _mm512_set1_epi64((long long)row[j].yminusx.v[i]));
+            t->xy2d.v[i] = _mm512_mask_blend_epi64(
+                take, t->xy2d.v[i], _mm512_set1_epi64((long long)row[j].xy2d.v[i]));
+        }
+    }
+    fe8 plus = t->yplusx, negated, zero_fe;
+    fe8_set_small(&zero_fe, 0);
+    fe8_sub(&negated, &zero_fe, &t->xy2d);
+    fe8_blend(&t->yplusx, negative, &t->yminusx);
+    fe8_blend(&t->yminusx, negative, &plus);
+    fe8_blend(&t->xy2d, negative, &negated);
+}
+
+IFMA static inline void ge8_madd_to(ge8_p3 *h, const ge8_precomp *q)
+{
+    ge8_p1p1 t;
+    ge8_madd(&t, h, q);
+    ge8_p1p1_to_p3(h, &t);
+}
+
+IFMA static inline void ge8_mul16(ge8_p3 *h)
+{
+    ge8_p1p1 t;
+    for (int i = 0; i < 4; i++) {
+        ge8_dbl(&t, h);
+        ge8_p1p1_to_p3(h, &t);
+    }
+}
+
+/* results[lane] = points[lane] - scalar_lane G for 8 lanes (base_mul's comb
+ * per lane, then one addition of the prepared output key). */
+IFMA static void subtract_base_mul8(ge_p3 results[8], const unsigned char scalars[8][32],
+                                    const ge_cached points[8])
+{
+    signed char e[8][64];
+    long long lanes[8];
+    for (int lane = 0; lane < 8; lane++) scalar_digits(e[lane], scalars[lane]);
+    ge8_p3 h;
+    ge8_precomp t;
+    fe8_set_small(&h.X, 0);
+    fe8_set_small(&h.Y, 1);
+    fe8_set_small(&h.Z, 1);
+    fe8_set_small(&h.T, 0);
+    for (int i = 1; i < 64; i += 2) {
+        for (int lane = 0; lane < 8; lane++) lanes[lane] = e[lane][i];
+        select8_precomp(&t, BASE_TABLE[i / 2], _mm512_loadu_si512((const void *)lanes));
+        ge8_madd_to(&h, &t);
+    }
+    ge8_mul16(&h);
+    for (int i = 0; i < 64; i += 2) {
+        for (int lane = 0; lane < 8; lane++) lanes[lane] = e[lane][i];
+        select8_precomp(&t, BASE_TABLE[i / 2], _mm512_loadu_si512((const void *)lanes));
+        ge8_madd_to(&h, &t);
+    }
+    /* -h, then + P */
+    fe8 zero_fe;
+    fe8_set_small(&zero_fe, 0);
+    fe8_sub(&h.X, &zero_fe, &h.X);
+    fe8_sub(&h.T, &zero_fe, &h.T);
+    ge8_cached q;
+    fe f[8];
+    for (int lane = 0; lane < 8; lane++) f[lane] = points[lane].YplusX;
+    fe8_load(&q.YplusX, f);
+    for (int lane = 0; lane < 8; lane++) f[lane] = points[lane].YminusX;
+    fe8_load(&q.YminusX, f);
+    for (int lane = 0; lane < 8; lane++) f[lane] = points[lane].Z;
+    fe8_load(&q.Z, f);
+    for (int lane = 0; lane < 8; lane++) f[lane] = points[lane].T2d;
+    fe8_load(&q.T2d, f);
+    ge8_p1p1 sum;
+    ge8_add(&sum, &h, &q);
+    ge8_p3 r;
+    ge8_p1p1_to_p3(&r, &sum);
+    fe x[8], y[8], z[8], tt[8];
+    fe8_store(x, &r.X);
+    fe8_store(y, &r.Y);
+    fe8_store(z, &r.Z);
+    fe8_store(tt, &r.T);
+    for (int lane = 0; lane < 8; lane++) {
+        results[lane].X = x[lane];
+        results[lane].Y = y[lane];
+        results[lane].Z = z[lane];
+        results[lane].T = tt[lane];
+    }
+}
+#endif
+
 /* out[j * 32] = monero's derive_subaddress_public_key(P_j, D_j, i_j) =
  * P_j - Hs(D_j || i_j) G, where D_j is row `position` of the derivation
  * table's slot s_j; ENCODE_BATCH jobs share one inversion. */
@@ -1259,6 +1460,9 @@ static int subaddress_keys_all(unsigned char *out, const unsigned char *table, s
     if (ok) {
         for (size_t first = 0; first < n_jobs; first += ENCODE_BATCH) {
             const size_t count = first + ENCODE_BATCH < n_jobs ? ENCODE_BATCH : n_jobs - first;
+            unsigned char scalars[ENCODE_BATCH][32];
+            ge_cached points[ENCODE_BATCH];
+            int usable[ENCODE_BATCH];
             for (size_t k = 0; k < count; k++) {
                 const unsigned char *job = jobs + 8 * (first + k);
                 const u64 slot = (u64)job[0] | (u64)job[1] << 8 | (u64)job[2] << 16 |
@@ -1267,27 +1471,35 @@ static int subaddress_keys_all(unsigned char *out, const unsigned char *table, s
                                   (u64)job[7] << 24;
                 prepared_output output;
                 memcpy(&output, prepared + (first + k) * sizeof output, sizeof output);
-                if (!output.ok) {
-                    ge_p3_0(&results[k]);
-                    continue;
+                usable[k] = output.ok != 0;
+                if (usable[k]) {
+                    points[k] = output.point;
+                } else {
+                    ge_cached_0(&points[k]); /* any point: the result is overwritten */
                 }
-                unsigned char s[32];
+                derivation_scalar(scalars[k], table + (slot * n_accounts + position) * 32, index);
+            }
+            size_t k = 0;
+#if HAVE_IFMA
+            if (use_vector_lanes) {
+                for (; k + 8 <= count; k += 8)
+                    subtract_base_mul8(&results[k], (const unsigned char(*)[32])&scalars[k],
+                                       &points[k]);
+            }
+#endif
+            for (; k < count; k++) {
                 ge_p3 q;
                 ge_p1p1 t;
-                derivation_scalar(s, table + (slot * n_accounts + position) * 32, index);
-                base_mul(&q, s);
+                base_mul(&q, scalars[k]);
                 fe_neg(&q.X, &q.X);
                 fe_neg(&q.T, &q.T);
-                ge_add(&t, &q, &output.point);
+                ge_add(&t, &q, &points[k]);
                 ge_p1p1_to_p3(&results[k], &t);
             }
             unsigned char *block_out = out + first * 32;
             batch_encode(block_out, 32, results, scratch, count);
-            for (size_t k = 0; k < count; k++) {
-                prepared_output output;
-                memcpy(&output, prepared + (first + k) * sizeof output, sizeof output);
-                if (!output.ok) memset(block_out + 32 * k, REFUSED_BYTE, 32);
-            }
+            for (size_t q = 0; q < count; q++)
+                if (!usable[q]) memset(block_out + 32 * q, REFUSED_BYTE, 32);
         }
     }
     PyMem_RawFree(results);
@@ -1422,20 +1634,20 @@ done:
     return result;
 }
 
-static PyObject *set_vector_ladders(PyObject *self, PyObject *args)
+static PyObject *set_vector_lanes(PyObject *self, PyObject *args)
 {
     int enable;
     (void)self;
-    if (!PyArg_ParseTuple(args, "p:set_vector_ladders", &enable)) return NULL;
-    use_vector_ladders = enable && vector_ladders_available();
-    return PyBool_FromLong(use_vector_ladders);
+    if (!PyArg_ParseTuple(args, "p:set_vector_lanes", &enable)) return NULL;
+    use_vector_lanes = enable && vector_lanes_available();
+    return PyBool_FromLong(use_vector_lanes);
 }
 
-static PyObject *vector_ladders(PyObject *self, PyObject *args)
+static PyObject *vector_lanes(PyObject *self, PyObject *args)
 {
     (void)self;
     (void)args;
-    return PyBool_FromLong(use_vector_ladders);
+    return PyBool_FromLong(use_vector_lanes);
 }
 
 static PyMethodDef methods[] = {
@@ -1443,10 +1655,10 @@ static PyMethodDef methods[] = {
      "derivations(keys, scalars) -> bytes: monero's 8 * (a * R) for every 32-byte key R\n"
      "(key-major) and 32-byte scalar a below 2**255; the identity where monero\n"
      "does not decode R."},
-    {"vector_ladders", vector_ladders, METH_NOARGS,
-     "vector_ladders() -> bool: whether ladders run 8 keys at a time (AVX-512 IFMA)."},
-    {"set_vector_ladders", set_vector_ladders, METH_VARARGS,
-     "set_vector_ladders(enable) -> bool: run ladders 8 at a time where the CPU can\n"
+    {"vector_lanes", vector_lanes, METH_NOARGS,
+     "vector_lanes() -> bool: whether ladders run 8 keys at a time (AVX-512 IFMA)."},
+    {"set_vector_lanes", set_vector_lanes, METH_VARARGS,
+     "set_vector_lanes(enable) -> bool: run ladders 8 at a time where the CPU can\n"
      "(enable) or one by one; returns whether they now run 8 at a time."},
     {"prepare_outputs", prepare_outputs, METH_VARARGS,
      "prepare_outputs(keys) -> bytes: 32-byte output keys decoded as monero does, in an\n"
@@ -1467,7 +1679,7 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__derivations(void)
 {
-    use_vector_ladders = vector_ladders_available();
+    use_vector_lanes = vector_lanes_available();
     if (!build_base_table()) {
         PyErr_SetString(PyExc_RuntimeError, "could not build the comb table of G");
         return NULL;

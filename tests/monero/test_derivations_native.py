@@ -40,14 +40,14 @@ native = pytest.importorskip("lws.monero._derivations")
 def ladders(request: pytest.FixtureRequest) -> Iterator[str]:
     """Every test with ladders one by one, and 8 at a time where the CPU can."""
     vector = request.param == "vector"
-    before = native.vector_ladders()
-    if native.set_vector_ladders(vector) != vector:
-        native.set_vector_ladders(before)
+    before = native.vector_lanes()
+    if native.set_vector_lanes(vector) != vector:
+        native.set_vector_lanes(before)
         pytest.skip("this CPU has no AVX-512 IFMA")
     try:
         yield request.param
     finally:
-        native.set_vector_ladders(before)
+        native.set_vector_lanes(before)
 
 
 def as_scalar(value: int) -> bytes:
@@ -168,11 +168,11 @@ def test_many_keys_many_scalars(n_scalars: int) -> None:
     for key, row in zip(key_list, table, strict=True):
         for j in checked:
             assert row[j] == expected(key, secrets[j])
-    other = native.set_vector_ladders(not native.vector_ladders())
+    other = native.set_vector_lanes(not native.vector_lanes())
     try:
         assert derive(key_list, secrets) == table  # the other ladder mode agrees on all
     finally:
-        native.set_vector_ladders(not other)
+        native.set_vector_lanes(not other)
 
 
 # --- subaddress_keys: P - Hs(D || i) G for outputs without view tags -----------------

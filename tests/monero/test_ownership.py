@@ -162,14 +162,14 @@ def scan_path(request: pytest.FixtureRequest) -> Iterator[str]:
         from lws.monero import _derivations
 
         vector = request.param == "native-vector"
-        before = _derivations.vector_ladders()
-        if _derivations.set_vector_ladders(vector) != vector:
-            _derivations.set_vector_ladders(before)
+        before = _derivations.vector_lanes()
+        if _derivations.set_vector_lanes(vector) != vector:
+            _derivations.set_vector_lanes(before)
             pytest.skip("this CPU has no AVX-512 IFMA")
         try:
             yield request.param
         finally:
-            _derivations.set_vector_ladders(before)
+            _derivations.set_vector_lanes(before)
         return
     with (
         mock.patch.object(ownership, "_native_derivations", None),
