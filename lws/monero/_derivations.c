@@ -1,9 +1,12 @@
 /*
- * Owns one computation: monero's key derivation 8 * (a * R) for many tx
- * public keys R and many view scalars a at once, as canonical Edwards
- * encodings, with monero's rules for decoding R (ge_frombytes_vartime).
- * Must not know about transactions, outputs, view tags or accounts; the
- * Python side (ownership.py) gives it meaning.
+ * Owns two computations of monero's scan math, for many inputs at once:
+ * the key derivation 8 * (a * R) for many tx public keys R and many view
+ * scalars a, as canonical Edwards encodings, with monero's rules for
+ * decoding R (ge_frombytes_vartime); and, for outputs without view tags,
+ * derive_subaddress_public_key P - Hs(D || i) G (Keccak-256, sc_reduce32
+ * and a comb of G, all here).
+ * Must not know about transactions, view tags or accounts; the Python side
+ * (ownership.py) gives it meaning.
  *
  * Why it is fast: a derivation is a scalar multiplication of the point
  * Q = 8R.  When several accounts share one R (the scanner's usual case), Q
@@ -11,11 +14,15 @@
  * which each account costs 64 additions and 4 doublings instead of ~255
  * ladder steps.  With one or two accounts, Q goes to Curve25519 and through
  * a Montgomery ladder whose v coordinate is recovered at the end (so the
- * sign of the result is known, unlike X25519's).  Field elements are five
- * 51-bit limbs with 128-bit products; inversions are batched over blocks of
- * results (Montgomery's trick).  Table lookups, ladder swaps and the sign of
- * each digit are constant-time in the scalar (the view keys are secrets);
- * the decoding of R, which is public, is not.
+ * sign of the result is known, unlike X25519's).  Where the CPU has AVX-512
+ * IFMA, ladders run 8 at a time (one per 64-bit lane, 52-bit multiply-adds)
+ * and beat the comb at any number of accounts, and so do the comb
+ * multiplications of G.  Field elements are five 51-bit limbs with 128-bit
+ * products; inversions are batched over blocks of results (Montgomery's
+ * trick).  Table lookups, ladder swaps and the sign of each digit are
+ * constant-time in the scalar (the view keys are secrets, and Hs(D || i)
+ * links outputs to an address); the decoding of R and P, which are
+ * public, is not.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -31,8 +31,15 @@ owned by anybody.
 How it is fast, with the C extension (``_derivations``, built by setup.py):
 all derivations of the call, (tx key, account) by (tx key, account), come
 exact from one C call (a comb table per key when several accounts share it,
-a Montgomery ladder with y recovery otherwise); each output then costs one
-view-tag hash per account, and only a tag hit looks up the spend key.
+a Montgomery ladder with y recovery otherwise; ladders 8 at a time with
+AVX-512 IFMA); each output with a view tag then costs one view-tag hash
+per account, and only a tag hit looks up the spend key.  An output without
+a view tag (v1 and pre-v15 RingCT, most of mainnet's history) needs
+``P - Hs(D || i) G`` per account: C computes it for all such outputs of the
+call, one account at a time (``subaddress_keys``; each ``P`` decoded once
+by ``prepare_outputs``), and Python only looks the result up.  The spend
+keys of the identity derivation are then made only for transactions with
+a key that derives the identity.
 
 Without it: an X25519 ladder (OpenSSL's or libsodium's, see
 :mod:`.x25519`) on ``u(R)`` with the scalar written as ``8a`` (or
