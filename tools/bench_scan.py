@@ -137,6 +137,44 @@ print(own, kids, heights)
     return float(own), float(kids)
 
 
+def unowned_costs(args: argparse.Namespace) -> None:
+    """Scans of the chain for accounts that own nothing: CPU per transaction
+    and per (transaction, account) pair of the whole pipeline (fetch, parse,
+    scan math, spends, store), the figures docs/scaling.md builds on."""
+    counts = [int(part) for part in args.accounts.split(",")]
+    with (
+        open_bench_chain(log=print) as (daemon, _manifest),
+        tempfile.TemporaryDirectory(prefix="lws-bench-scan-") as tmp,
+        contextlib.closing(ScanPool(args.workers)) as pool,
+    ):
+        height = daemon.height()
+        info = daemon.rpc("get_info")
+        txs = int(info["tx_count"]) + height
+        print(f"chain: {height} blocks, {txs} transactions (with coinbase)")
+        pool.start()
+        cpu_by_count: dict[int, float] = {}
+        for count in [1, *counts]:  # the first one-account scan warms up
+            runs: list[tuple[float, float]] = []
+            for repeat in range(3):
+                path = Path(tmp) / f"store-{count}-{repeat}-{len(cpu_by_count)}"
+                with Store.open(path, network="regtest") as store:
+                    add_accounts(store, [f"unowned-{i}" for i in range(count)], (0, 0))
+                    runs.append(trio.run(scan_all, store, daemon.url, height, pool))
+            seconds, cpu = sorted(runs, key=lambda run: run[1])[1]  # the median CPU
+            cpu_by_count[count] = cpu
+            print(
+                f"{count:>4} unowned accounts: {seconds:6.2f}s, {cpu:6.2f} CPU-s, "
+                f"{cpu / txs * 1e6:7.1f} CPU-us per tx, {cpu / txs / count * 1e6:6.2f} per pair"
+            )
+        if len(cpu_by_count) > 1:
+            low, high = min(cpu_by_count), max(cpu_by_count)
+            if high > low:
+                per_pair = (cpu_by_count[high] - cpu_by_count[low]) / txs / (high - low)
+                per_tx = cpu_by_count[low] / txs - low * per_pair
+                print(f"unowned_cpu_us_per_tx: {per_tx * 1e6:.1f}")
+                print(f"unowned_cpu_us_per_pair: {per_pair * 1e6:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -146,7 +184,16 @@ def main() -> None:
         default=",".join(map(str, ACCOUNT_COUNTS)),
         help="comma-separated account counts to scan (default %(default)s)",
     )
+    parser.add_argument(
+        "--unowned",
+        action="store_true",
+        help="accounts that own nothing on the chain (as nearly every account on mainnet's"
+        " history): the pipeline's cost per transaction, without wallet-rpc's comparison",
+    )
     args = parser.parse_args()
+    if args.unowned:
+        unowned_costs(args)
+        return
     tune_for_long_running()  # as `lws serve` does for its processes
     cores = args.workers
     results: dict[str, str] = {}
