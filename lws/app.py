@@ -11,9 +11,13 @@ import signal
 
 import trio
 
+from lws.api.app import create_app
+from lws.api.server import ApiServer, check_listeners
+from lws.api.supervisor import ApiWorkers
 from lws.config import Config
 from lws.daemon import Daemon
-from lws.scanner import Scanner
+from lws.scan import Scanner, ScannerStatus
+from lws.services.context import Services
 from lws.store import Store
 
 log = logging.getLogger(__name__)
@@ -23,11 +27,6 @@ async def run(
     config: Config, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """Serve until SIGINT/SIGTERM; ``task_status.started(API addresses)`` once listening."""
-    from lws.api.app import create_app
-    from lws.api.server import ApiServer, check_listeners
-    from lws.api.workers import ApiWorkers
-    from lws.services.context import ScannerStatus as ApiScannerStatus
-
     if config.daemon_url is None:
         raise ValueError("run() needs a daemon_url; the playground supplies one")
     check_listeners(config, config.listen)
@@ -43,15 +42,12 @@ async def run(
         batch_blocks=config.scan_batch_blocks,
     )
 
-    def scanner_status() -> ApiScannerStatus:
-        status = scanner.status
-        return ApiScannerStatus(
-            daemon_height=status.daemon_height,
-            synced=status.state == "ok" and status.accounts_behind == 0,
-        )
+    def scanner_status() -> ScannerStatus:
+        return scanner.status
 
     shutdown = trio.Event()
-    app = create_app(config, store, daemon, scanner_status, wake_scanner=scanner.wake)
+    services = Services(config, store, daemon, scanner_status, wake_scanner=scanner.wake)
+    app = create_app(services)
     api = ApiServer(config, app, shutdown=shutdown)
     try:
         async with trio.open_nursery() as nursery:

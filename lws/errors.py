@@ -23,10 +23,6 @@ class Forbidden(LwsError):
     http_status = 403
 
 
-class NotFound(LwsError):
-    http_status = 404
-
-
 class PayloadTooLarge(LwsError):
     http_status = 413
 

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from lws.regtest import Monerod, TestKeys, WalletRpc, free_port
-from tests.scenario import Scenario, build_scenario
+from tests.support.regtest import Monerod, WalletKeys, WalletRpc, free_port
+from tests.support.scenario import Scenario, build_scenario
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +100,7 @@ class LwsProcess:
     def post(self, method: str, body: dict[str, Any]) -> httpx.Response:
         return self.client.post(f"/{method}", json=body)
 
-    def login(self, keys: TestKeys) -> dict[str, Any]:
+    def login(self, keys: WalletKeys) -> dict[str, Any]:
         reply = self.post(
             "login",
             {
@@ -113,7 +113,7 @@ class LwsProcess:
         reply.raise_for_status()
         return dict(reply.json())
 
-    def wait_scanned(self, keys: TestKeys, height: int, timeout: float = 180) -> dict[str, Any]:
+    def wait_scanned(self, keys: WalletKeys, height: int, timeout: float = 180) -> dict[str, Any]:
         """Wait until the account has scanned ``height`` blocks; returns get_address_info."""
         deadline = time.monotonic() + timeout
         while True:

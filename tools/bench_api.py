@@ -28,17 +28,15 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from lws.regtest import Monerod, TestKeys, free_port  # noqa: E402
-from lws.store import AccountBatch, AccountStatus, OutputRecord, SpendRecord, Store  # noqa: E402
-from lws.store.schema import tx_index_of  # noqa: E402
+from lws.store import AccountBatch, AccountStatus, OutputRecord, SpendRecord, Store
+from lws.store.schema import tx_index_of
+from tests.support.regtest import Monerod, WalletKeys, free_port
 
 #: Blocks mined before seeding: every seeded output must be unlocked (10 blocks).
 CHAIN_BLOCKS = 130
 #: Seeded outputs spread over these heights, oldest first.
 OUTPUT_HEIGHTS = range(5, CHAIN_BLOCKS - 15)
-ACCOUNT = TestKeys("bench-api")
+ACCOUNT = WalletKeys("bench-api")
 #: monerod refuses RPC connections past 25 per private (loopback) IP by
 #: default (--rpc-max-connections-per-private-ip; 100 in all): at 64
 #: connections wrk saw thousands of read errors, and monerod's rate came from
@@ -287,7 +285,7 @@ def main() -> None:
     daemon = Monerod(workdir / "monerod", extra_args=MONEROD_ARGS)
     proc = None
     try:
-        daemon.mine(CHAIN_BLOCKS, TestKeys("bench-miner").address())
+        daemon.mine(CHAIN_BLOCKS, WalletKeys("bench-miner").address())
         hashes = block_hashes(daemon, CHAIN_BLOCKS)
         seed(workdir / "lws" / "store", hashes, args.outputs, args.spends)
         proc, url = start_lws(workdir / "lws", daemon, workers=1, api_workers=args.api_workers)

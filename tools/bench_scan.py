@@ -21,18 +21,18 @@ from pathlib import Path
 
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lws.daemon import Daemon  # noqa: E402
-from lws.gc_tuning import tune_for_long_running  # noqa: E402
-from lws.monero.ownership import uses_x25519_ladders  # noqa: E402
-from lws.regtest import TestKeys  # noqa: E402
-from lws.scanner import Scanner  # noqa: E402
-from lws.scanpool import ScanPool  # noqa: E402
-from lws.store import AccountStatus, Store  # noqa: E402
-from tools.chaintools import bench_label, open_bench_chain, time_wallet_rpc_refresh  # noqa: E402
+from lws.daemon import Daemon
+from lws.gc_tuning import tune_for_long_running
+from lws.monero.ownership import uses_x25519_ladders
+from lws.scan.pool import ScanPool
+from lws.scan.scanner import Scanner
+from lws.store import AccountStatus, Store
+from tests.support.bench_chain import bench_label, open_bench_chain, time_wallet_rpc_refresh
+from tests.support.regtest import WalletKeys
 
 #: Subaddresses the benchmark chain pays (all inside 4 majors x 10 minors).
+#: The project root: the memory probe runs there, so `lws` imports from this tree.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOOKAHEAD = (4, 10)
 ACCOUNT_COUNTS = (1, 10, 100)
 #: Issue 3's throughput target for 100 accounts on a 2-core machine, pairs/s.
@@ -50,7 +50,7 @@ MEMORY_SCAN_SECONDS = 30.0
 def add_accounts(store: Store, labels: list[str], lookahead: tuple[int, int]) -> None:
     def write(writer):  # type: ignore[no-untyped-def]
         for label in labels:
-            keys = TestKeys(label)
+            keys = WalletKeys(label)
             writer.add_account(
                 keys.address(),
                 view_secret=keys.view_secret,
@@ -109,9 +109,8 @@ def memory_probe(url: str, workdir: Path) -> tuple[float, float]:
     """RSS (MB) of a scanner process holding MEMORY_ACCOUNTS accounts, and of its workers."""
     code = f"""
 import resource, sys, time, trio, os
-sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
 from lws.daemon import Daemon
-from lws.scanner import Scanner
+from lws.scan.scanner import Scanner
 from lws.store import Store
 store = Store.open({str(workdir / "memory-store")!r}, network="regtest")
 async def main():
@@ -129,7 +128,9 @@ print(own, kids, heights)
     with Store.open(workdir / "memory-store", network="regtest") as store:
         labels = [f"memory-{i}" for i in range(MEMORY_ACCOUNTS)]
         add_accounts(store, labels, (0, 0))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
+    )
     own, kids, scanned = out.stdout.split()
     print(
         f"memory probe: {MEMORY_ACCOUNTS} accounts scanned {scanned} blocks in {MEMORY_SCAN_SECONDS:.0f}s"
@@ -232,7 +233,7 @@ def main() -> None:
                     add_accounts(store, [bench_label(i) for i in range(count)], LOOKAHEAD)
                     runs.append(trio.run(scan_all, store, daemon.url, height, pool))
                     found_by_count[count] = store.query(
-                        lambda r: len(r.outputs(r.account_id(TestKeys(bench_label(0)).address())))
+                        lambda r: len(r.outputs(r.account_id(WalletKeys(bench_label(0)).address())))
                     )
 
             scan_fresh(1, timed=False)

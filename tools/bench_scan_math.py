@@ -43,13 +43,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import msgspec
+import nacl._sodium as _nacl_sodium
 
-import msgspec  # noqa: E402
-import nacl._sodium as _nacl_sodium  # noqa: E402
-
-from lws.monero.ed25519 import L, base_mul  # noqa: E402
-from lws.monero.ownership import TxKeys, ViewKey, find_owned_outputs, make_view_key  # noqa: E402
+from lws.monero.ed25519 import L, base_mul
+from lws.monero.ownership import TxKeys, ViewKey, find_owned_outputs, make_view_key
 
 PERFORMANCE_TESTS = Path("/usr/lib/monero/tests/bin/performance_tests")
 CPP_LINE = re.compile(r"test_generate_key_derivation \((\d+) calls\) - OK:\s*([\d.]+)\s*µs/call")
@@ -103,9 +101,9 @@ def regtest_txs(*, with_additional: bool = False) -> list[TxKeys]:
     additional tx keys (a subaddress destination plus change: three keys to
     derive instead of one) are left out unless ``with_additional``."""
     from lws.monero.scan import tx_keys
-    from lws.scanwork import parse_blocks
-    from tests.chain import fetch_chain
-    from tools.chaintools import open_bench_chain
+    from lws.scan.batch import parse_blocks
+    from tests.support.bench_chain import open_bench_chain
+    from tests.support.chain import fetch_chain
 
     with open_bench_chain(log=print) as (daemon, _manifest):
         replies = fetch_chain(daemon)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -24,17 +23,13 @@ from typing import Any
 import msgspec
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_api import ACCOUNT, CHAIN_BLOCKS, seed  # noqa: E402
-
-from lws.config import Config  # noqa: E402
-from lws.daemon import Daemon, FeeEstimate, HardForkInfo  # noqa: E402
-from lws.services import account_data  # noqa: E402
-from lws.services.context import Services  # noqa: E402
-from lws.store import Store  # noqa: E402
-from lws.wire.requests import AccountRequest, UnspentOutsRequest  # noqa: E402
+from lws.config import Config
+from lws.daemon import Daemon, FeeEstimate, HardForkInfo
+from lws.services import account_data
+from lws.services.context import Services
+from lws.store import Store
+from lws.wire.requests import AccountRequest, UnspentOutsRequest
+from tools.bench_api import ACCOUNT, CHAIN_BLOCKS, seed
 
 
 class StubDaemon(Daemon):

@@ -16,11 +16,9 @@ from pathlib import Path
 
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lws.regtest import TestKeys  # noqa: E402
-from tests.crashproof import crash_and_compare  # noqa: E402
-from tools.chaintools import bench_label, open_bench_chain  # noqa: E402
+from tests.support.bench_chain import bench_label, open_bench_chain
+from tests.support.crashproof import crash_and_compare
+from tests.support.regtest import WalletKeys
 
 #: Subaddresses the benchmark chain pays (all inside 4 majors x 10 minors).
 LOOKAHEAD = (4, 10)
@@ -47,7 +45,7 @@ def main() -> int:
     labels = [f"sender-{i}" for i in range(4)]
     labels += [bench_label(i) for i in range(args.receivers)]
     labels.append("miner")
-    keys = {label: TestKeys(label) for label in labels}
+    keys = {label: WalletKeys(label) for label in labels}
     with open_bench_chain(log=log) as (daemon, manifest):
         height = manifest["height"]
         log(f"chain: height {height}, {manifest['tx_count']} txs; {len(keys)} accounts")

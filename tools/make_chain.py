@@ -1,6 +1,6 @@
 # Owns the command line of the benchmark chain: build it (or report the
 # cached one), print the manifest summary, optionally time wallet-rpc's
-# view-only refresh on it. All the work lives in tools/chaintools.py; this
+# view-only refresh on it. All the work lives in tests/support/bench_chain.py; this
 # file must not grow logic of its own, and lws/ never imports it.
 """Build (once) and describe the cached regtest chain for benchmarks.
 
@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tools.chaintools import (  # noqa: E402
+from tests.support.bench_chain import (
     TX_COUNT,
     default_chain_dir,
     ensure_chain,

@@ -10,18 +10,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import trio
 
 from lws.config import Config
-from lws.daemon import Daemon
 from lws.errors import ClientError, LwsError, PayloadTooLarge, UnsupportedMediaType
-from lws.services.context import ScannerStatusProvider, Services
+from lws.services.context import Services
 from lws.services.encoded import Encoded
-from lws.store import Store
 
 from . import openapi
 from .errors import (
@@ -171,16 +168,6 @@ class WalletApi:
             ]
 
 
-def create_app(
-    config: Config,
-    store: Store,
-    daemon: Daemon,
-    scanner_status: ScannerStatusProvider | None = None,
-    *,
-    max_concurrency: int = MAX_CONCURRENT_REQUESTS,
-    wake_scanner: Callable[[], None] | None = None,
-) -> WalletApi:
-    """The wallet API handler over ``store`` and ``daemon``; ``wake_scanner``
-    asks the scanner for a pass (services call it after writes and relays)."""
-    services = Services(config, store, daemon, scanner_status, wake_scanner=wake_scanner)
-    return WalletApi(config, services, max_concurrency)
+def create_app(services: Services, *, max_concurrency: int = MAX_CONCURRENT_REQUESTS) -> WalletApi:
+    """The wallet API handler over ``services`` (their store, daemon, caches)."""
+    return WalletApi(services.config, services, max_concurrency)

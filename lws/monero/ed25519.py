@@ -184,10 +184,3 @@ def add_points(p1: bytes, p2: bytes) -> bytes | None:
     if decode_point(p1) is None or decode_point(p2) is None:
         return None
     return _sodium.crypto_core_ed25519_add(p1, p2)
-
-
-def sub_points(p1: bytes, p2: bytes) -> bytes | None:
-    """p1 - p2, with the same acceptance rules as :func:`add_points`."""
-    if decode_point(p1) is None or decode_point(p2) is None:
-        return None
-    return _sodium.crypto_core_ed25519_sub(p1, p2)

@@ -94,7 +94,7 @@ from .ed25519 import IDENTITY, L, P, base_mul, batch_invert, scalar_reduce
 from .errors import MoneroFormatError
 from .hashing import keccak256, keccak_256
 from .varint import encode_varint
-from .x25519 import fastest_backend
+from .x25519 import current_backend
 
 #: Exact derivations for many keys and accounts by the C extension built with
 #: the package (setup.py), or None where it could not be built.
@@ -692,10 +692,10 @@ def _x25519_candidates(slot_keys: Sequence[bytes], accounts: Sequence[ViewKey]) 
 
     # Per account, X25519 on every generic key: u(8aR), or 0 where the
     # ladder refuses (small-order R, or a twist point from a key that does
-    # not decode), which is then decided exactly.  The faster of OpenSSL's
-    # and libsodium's ladders on this CPU (both return 0 where they refuse
-    # a small-order point).
-    ladders = fastest_backend()(u_values)
+    # not decode), which is then decided exactly.  The backend the host
+    # process chose, OpenSSL's or libsodium's (both return 0 where they
+    # refuse a small-order point).
+    ladders = current_backend()(u_values)
     n_generic = len(generic_slots)
     ladder_u: list[int] = []
     for account in accounts:

@@ -122,6 +122,24 @@ def lookahead_ranges(majors: int, minors: int) -> list[tuple[int, int, int]]:
     return [(major, 0, minors - 1) for major in range(majors)]
 
 
+def merge_ranges(
+    ranges: Iterable[tuple[int, int, int]],
+) -> tuple[tuple[int, int, int], ...]:
+    """Sort and merge (major, minor_first, minor_last) ranges, minors inclusive:
+    overlapping or adjacent ranges of one major become one. A range out of
+    uint32 or with first > last is a MoneroFormatError."""
+    merged: list[tuple[int, int, int]] = []
+    for major, first, last in sorted(ranges):
+        if not (0 <= major <= MAX_INDEX and 0 <= first <= last <= MAX_INDEX):
+            raise MoneroFormatError(f"bad subaddress range ({major}, {first}, {last})")
+        if merged and merged[-1][0] == major and first <= merged[-1][2] + 1:
+            prev = merged[-1]
+            merged[-1] = (major, prev[1], max(prev[2], last))
+        else:
+            merged.append((major, first, last))
+    return tuple(merged)
+
+
 def build_subaddress_table(
     view_secret: bytes, spend_public: bytes, ranges: Iterable[tuple[int, int, int]]
 ) -> dict[bytes, tuple[int, int]]:

@@ -4,11 +4,10 @@
 # that may spend them, plus monerod's fees). Each builds its reply from one
 # store snapshot in a worker thread, encodes it there and keeps it in the
 # reply cache for that store generation; a cached reply is returned only
-# after the view key matched the account's (constant time). Builds decode
-# each stored record once and reuse the encoded pieces (unspent outputs,
-# mined transactions) of records seen before, memoized by their stored bytes.
-# Replies are Encoded JSON (encoded.py): the same object on every hit, so its
-# gzip form is compressed once per cached reply.
+# after the view key matched the account's (constant time). Builds reuse the
+# encoded pieces (pieces.py: unspent outputs, mined transactions) of records
+# seen before. Replies are Encoded JSON (encoded.py): the same object on
+# every hit, so its gzip form is compressed once per cached reply.
 # Must not write to the store or know HTTP; authorization is auth.py's.
 """Balances, history and spendable outputs of an account."""
 
@@ -17,47 +16,37 @@ from __future__ import annotations
 import hmac
 import math
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable
 from operator import itemgetter
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, cast
 
 import msgspec
 import trio
 
 from lws.errors import ClientError, Forbidden
 from lws.store import Reader
-from lws.store.records import (
-    OUTPUT_DECODER,
-    RCT_TYPE_V1,
-    SPEND_DECODER,
-    AccountRecord,
-    OutputRecord,
-    SpendRecord,
-)
+from lws.store.records import RCT_TYPE_V1, AccountRecord, OutputRecord, SpendRecord
 from lws.store.schema import tx_index_of
 from lws.wire.fields import u64_of
 from lws.wire.requests import AccountRequest, UnspentOutsRequest
 from lws.wire.responses import (
     AddressInfoResponse,
     AddressTxsResponse,
-    Recipient,
-    Spend,
     Transaction,
     UnspentOutput,
     UnspentOutsResponse,
 )
 
-from . import storeio
+from . import pieces, storeio
 from .auth import FORBIDDEN_TEXT, Keys, check_credentials, visible_account
-from .chainview import chain_height, is_unlocked, iso_time, time_unlock_at
+from .chainview import chain_height, is_unlocked, time_unlock_at
 from .context import Services
 from .encoded import Encoded, gzip_allowance
 from .fees import FeeInfo
-from .rct import FULL_ECDH_TYPES, unspent_rct
+from .pieces import MinedTx, TxParts, gather, transaction, unspent_head
 from .replycache import CachedReply
 
 _ENCODE = msgspec.json.Encoder().encode
-T = TypeVar("T")
 
 
 class AccountView(msgspec.Struct, frozen=True):
@@ -71,61 +60,18 @@ class AccountView(msgspec.Struct, frozen=True):
     pool_spends: list[SpendRecord]
     #: Store generation of the snapshot (Reader.generation).
     generation: int = 0
-    #: ``outputs`` and ``spends`` as stored (same order): memo keys.
-    output_values: list[bytes] = []
-    spend_values: list[bytes] = []
-
-
-class _Memo(Generic[T]):
-    """``fn(raw)`` memoized by the stored bytes ``raw`` (immutable content);
-    past ``size`` entries it starts over. Shared by worker threads: dict
-    reads and writes are atomic, a lost entry is only recomputed."""
-
-    def __init__(self, fn: Callable[[bytes], T], size: int) -> None:
-        self._fn = fn
-        self._size = size
-        self._values: dict[bytes, T] = {}
-
-    def many(self, raws: list[bytes]) -> list[T]:
-        get = self._values.get
-        found = [get(raw) for raw in raws]
-        if None in found:
-            found = [self(raw) if value is None else value for raw, value in zip(raws, found)]
-        return cast(list[T], found)
-
-    def __call__(self, raw: bytes) -> T:
-        value = self._values.get(raw)
-        if value is None:
-            value = self._fn(raw)
-            if len(self._values) >= self._size:
-                self._values.clear()
-            self._values[raw] = value
-        return value
-
-
-#: Stored records memoized by their bytes, so a snapshot decodes only what
-#: earlier ones did not: ~1 KB an entry with its key, so the output, spend and
-#: output-head memos stay under ~50 MB each. Wallets with more records in all
-#: than this still work, each build decoding again.
-RECORD_MEMO_SIZE = 50_000
-_output_record = _Memo(OUTPUT_DECODER.decode, RECORD_MEMO_SIZE)
-_spend_record = _Memo(SPEND_DECODER.decode, RECORD_MEMO_SIZE)
 
 
 def _view(reader: Reader, keys: Keys) -> AccountView:
     account_id, record = visible_account(reader, keys)
-    output_values = reader.output_values(account_id)
-    spend_values = reader.spend_values(account_id)
     return AccountView(
         account=record,
         blockchain_height=chain_height(reader),
-        outputs=_output_record.many(output_values),
-        spends=_spend_record.many(spend_values),
+        outputs=reader.outputs(account_id),
+        spends=reader.spends(account_id),
         pool_outputs=reader.pool_outputs(account_id),
         pool_spends=reader.pool_spends(account_id),
         generation=reader.generation,
-        output_values=output_values,
-        spend_values=spend_values,
     )
 
 
@@ -175,16 +121,6 @@ async def _reply(
 
 
 # --- shared pieces -----------------------------------------------------------------
-
-
-def _spend(spend: SpendRecord) -> Spend:
-    return Spend(
-        amount=str(spend.source_amount),
-        key_image=spend.key_image.hex(),
-        tx_pub_key=spend.source_tx_pubkey.hex(),
-        out_index=spend.source_output_index,
-        mixin=spend.mixin,
-    )
 
 
 def _all_spends(view: AccountView) -> list[SpendRecord]:
@@ -242,8 +178,8 @@ def _address_info(view: AccountView, now: float) -> CachedReply:
     reply = AddressInfoResponse(
         locked_funds=str(locked),
         total_received=str(received),
-        total_sent=str(sum(spend.source_amount for spend in spends)),
-        spent_outputs=[_spend(spend) for spend in spends],
+        total_sent=str(sum(s.source_amount for s in spends)),
+        spent_outputs=[pieces.spend(s) for s in spends],
         **_heights(view),
     )
     return _entry(view, _ENCODE(reply), valid_until=valid_until)
@@ -265,120 +201,37 @@ async def get_address_info(svc: Services, req: AccountRequest) -> Encoded:
 # --- get_address_txs -----------------------------------------------------------------------
 
 
-class _TxParts:
-    """What one transaction holds for the account, gathered from records."""
-
-    __slots__ = ("id", "outputs", "spends", "first")
-
-    def __init__(self, tx_id: int, first: OutputRecord | SpendRecord) -> None:
-        self.id = tx_id
-        self.first = first
-        self.outputs: list[OutputRecord] = []
-        self.spends: list[SpendRecord] = []
-
-
-def _gather_outputs(
-    records: Iterable[OutputRecord], txs: dict[bytes, _TxParts], next_id: int
-) -> None:
-    for record in records:
-        parts = txs.get(record.tx_hash)
-        if parts is None:
-            tx_id = record.tx_index if record.height is not None else next_id + len(txs)
-            parts = txs[record.tx_hash] = _TxParts(tx_id, record)
-        parts.outputs.append(record)
-
-
-def _gather_spends(
-    records: Iterable[SpendRecord], txs: dict[bytes, _TxParts], next_id: int
-) -> None:
-    for record in records:
-        parts = txs.get(record.tx_hash)
-        if parts is None:
-            tx_id = record.tx_index if record.height is not None else next_id + len(txs)
-            parts = txs[record.tx_hash] = _TxParts(tx_id, record)
-        parts.spends.append(record)
-
-
-def _transaction(tx_hash: bytes, parts: _TxParts) -> Transaction:
-    first = parts.first
-    outputs, spends = parts.outputs, parts.spends
-    coinbase = False
-    received = 0
-    payment_id = first.payment_id
-    for out in outputs:
-        received += out.amount
-        coinbase = coinbase or out.coinbase
-        if not payment_id and out.payment_id:
-            payment_id = out.payment_id
-    return Transaction(
-        id=parts.id,
-        hash=tx_hash.hex(),
-        timestamp=iso_time(first.timestamp),
-        total_received=str(received),
-        total_sent=str(sum(spend.source_amount for spend in spends)) if spends else "0",
-        fee=str(first.fee),
-        unlock_time=first.unlock_time,
-        height=first.height,
-        mempool=first.height is None,
-        coinbase=coinbase,
-        mixin=first.mixin,
-        payment_id=payment_id.hex() if payment_id else None,
-        spent_outputs=[_spend(spend) for spend in spends],
-    )
-
-
-#: Mined transactions memoized by the stored bytes of their records: the
-#: encoded Transaction (its id first, for sorting).
-TX_MEMO_SIZE = 50_000
-_tx_memo: dict[tuple[tuple[bytes, ...], tuple[bytes, ...]], tuple[int, bytes]] = {}
-
-
-def _mined_transactions(view: AccountView) -> tuple[list[tuple[int, bytes]], set[bytes]]:
+def _mined_transactions(
+    svc: Services, view: AccountView
+) -> tuple[list[tuple[int, bytes]], set[bytes]]:
     """(id, encoded Transaction) of each mined tx, and their hashes."""
-    groups: dict[bytes, tuple[list[bytes], list[bytes]]] = {}
-    for raw, out in zip(view.output_values, view.outputs, strict=True):
+    groups: dict[bytes, tuple[list[OutputRecord], list[SpendRecord]]] = {}
+    for out in view.outputs:
         group = groups.get(out.tx_hash)
         if group is None:
             group = groups[out.tx_hash] = ([], [])
-        group[0].append(raw)
-    for raw, spend in zip(view.spend_values, view.spends, strict=True):
-        group = groups.get(spend.tx_hash)
+        group[0].append(out)
+    for record in view.spends:
+        group = groups.get(record.tx_hash)
         if group is None:
-            group = groups[spend.tx_hash] = ([], [])
-        group[1].append(raw)
-    encoded: list[tuple[int, bytes]] = []
-    for tx_hash, (output_values, spend_values) in groups.items():
-        key = (tuple(output_values), tuple(spend_values))
-        found = _tx_memo.get(key)
-        if found is None:
-            outputs = _output_record.many(output_values)
-            spends = _spend_record.many(spend_values)
-            first: OutputRecord | SpendRecord = outputs[0] if outputs else spends[0]
-            parts = _TxParts(first.tx_index, first)
-            parts.outputs, parts.spends = outputs, spends
-            found = (parts.id, _ENCODE(_transaction(tx_hash, parts)))
-            if len(_tx_memo) >= TX_MEMO_SIZE:
-                _tx_memo.clear()
-            _tx_memo[key] = found
-        encoded.append(found)
-    return encoded, set(groups)
+            group = groups[record.tx_hash] = ([], [])
+        group[1].append(record)
+    keys: list[MinedTx] = [
+        (tx_hash, tuple(outputs), tuple(spends)) for tx_hash, (outputs, spends) in groups.items()
+    ]
+    return svc.pieces.mined_transactions(keys), set(groups)
 
 
-def _address_txs(view: AccountView) -> CachedReply:
-    transactions, mined = _mined_transactions(view)
+def _address_txs(svc: Services, view: AccountView) -> CachedReply:
+    transactions, mined = _mined_transactions(svc, view)
     # Pool transactions come after every mined one: ids above the next block's.
     pool_base = tx_index_of(max(view.blockchain_height, view.account.scan_height) + 1, 0)
-    pool: dict[bytes, _TxParts] = {}
+    pool: dict[bytes, TxParts] = {}
     pool_records: list[OutputRecord | SpendRecord] = sorted(
         (*view.pool_outputs, *view.pool_spends), key=lambda r: (r.timestamp, r.tx_hash)
     )
-    for record in pool_records:
-        if record.tx_hash not in mined:
-            if isinstance(record, OutputRecord):
-                _gather_outputs((record,), pool, pool_base)
-            else:
-                _gather_spends((record,), pool, pool_base)
-    transactions += [(p.id, _ENCODE(_transaction(h, p))) for h, p in pool.items()]
+    gather((r for r in pool_records if r.tx_hash not in mined), pool, pool_base)
+    transactions += [(p.id, _ENCODE(transaction(h, p))) for h, p in pool.items()]
     transactions.sort(key=itemgetter(0))
     encoded = b"[" + b",".join([tx for _, tx in transactions]) + b"]"
     received = sum(out.amount for out in (*view.outputs, *view.pool_outputs))
@@ -398,7 +251,7 @@ async def get_address_txs(svc: Services, req: AccountRequest) -> Encoded:
         ("txs", req.address),
         req.address,
         req.view_key,
-        lambda reader, keys, now: _address_txs(_view(reader, keys)),
+        lambda reader, keys, now: _address_txs(svc, _view(reader, keys)),
     )
     encoded: Encoded = entry.extra
     return encoded
@@ -437,59 +290,9 @@ class _Unspent:
         return self.encoded
 
 
-class _UnspentHead(msgspec.Struct, omit_defaults=True, kw_only=True):
-    """UnspentOutput without spend_key_images (appended per snapshot)."""
-
-    amount: str
-    public_key: str
-    index: int
-    global_index: str
-    tx_id: int
-    tx_hash: str
-    tx_prefix_hash: str
-    tx_pub_key: str
-    timestamp: str
-    height: int
-    recipient: Recipient
-    rct: str | None = None
-
-
-#: Each stored output's reply object up to ``"spend_key_images":``, by the
-#: output's stored bytes (None for RingCT types 1-3: their ``rct`` depends on
-#: the account's view key, so it is never memoized).
-_KEY_IMAGES_FIELD = b',"spend_key_images":'
-
-
-def _unspent_head(out: OutputRecord, view_secret: bytes) -> bytes:
-    subaddress = out.subaddress
-    head = _ENCODE(
-        _UnspentHead(
-            amount=str(out.amount),
-            public_key=out.output_key.hex(),
-            index=out.output_index,
-            global_index=str(out.global_index),
-            tx_id=out.tx_index,
-            tx_hash=out.tx_hash.hex(),
-            tx_prefix_hash=out.tx_prefix_hash.hex(),
-            tx_pub_key=out.tx_pubkey.hex(),
-            timestamp=iso_time(out.timestamp),
-            height=out.height or 0,
-            recipient=Recipient(maj_i=subaddress[0], min_i=subaddress[1]),
-            rct=unspent_rct(out, view_secret),
-        )
-    )
-    return head[:-1] + _KEY_IMAGES_FIELD
-
-
-def _public_head(raw: bytes) -> bytes | None:
-    out = _output_record(raw)
-    return None if out.rct_type in FULL_ECDH_TYPES else _unspent_head(out, b"")
-
-
-_head_memo = _Memo(_public_head, RECORD_MEMO_SIZE)
-
-
-def _unspent_outs(reader: Reader, keys: Keys, now: float, use_dust: bool, dust: int) -> CachedReply:
+def _unspent_outs(
+    svc: Services, reader: Reader, keys: Keys, now: float, use_dust: bool, dust: int
+) -> CachedReply:
     account_id, account = visible_account(reader, keys)
     height = chain_height(reader)
     spends = reader.spends(account_id)
@@ -510,8 +313,8 @@ def _unspent_outs(reader: Reader, keys: Keys, now: float, use_dust: bool, dust: 
     valid_until = math.inf
     parts: list[bytes] = []
     total = 0
-    raws = reader.output_values(account_id)
-    for out, head in zip(_output_record.many(raws), _head_memo.many(raws), strict=True):
+    public_head = svc.pieces.public_unspent_heads
+    for out in reader.outputs(account_id):
         if not is_unlocked(out, height, now):
             valid_until = min(valid_until, time_unlock_at(out))
             continue
@@ -521,7 +324,8 @@ def _unspent_outs(reader: Reader, keys: Keys, now: float, use_dust: bool, dust: 
         if out.rct_type == RCT_TYPE_V1 and not use_dust and out.amount < dust:
             continue
         total += out.amount
-        parts.append(head if head is not None else _unspent_head(out, view_secret))
+        head = public_head(out)
+        parts.append(head if head is not None else unspent_head(out, view_secret))
         parts.append(key_images.get((out.tx_index, out.output_index), no_images))
         parts.append(b",")
     if parts:
@@ -549,7 +353,7 @@ async def get_unspent_outs(svc: Services, req: UnspentOutsRequest) -> Encoded:
         ("unspent", req.address, req.use_dust, dust),
         req.address,
         req.view_key,
-        lambda reader, keys, now: _unspent_outs(reader, keys, now, req.use_dust, dust),
+        lambda reader, keys, now: _unspent_outs(svc, reader, keys, now, req.use_dust, dust),
     )
     unspent: _Unspent = entry.extra
     if unspent.total < wanted:

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 
 from lws.errors import Forbidden, Unavailable
@@ -22,7 +21,7 @@ from lws.wire.requests import ImportRequest, LoginRequest
 from lws.wire.responses import ImportResponse, LoginResponse
 
 from . import storeio
-from .auth import FORBIDDEN_TEXT, Keys, check_credentials
+from .auth import FORBIDDEN_TEXT, Keys, check_access, check_credentials
 from .chainview import chain_height
 from .context import Services
 
@@ -31,6 +30,21 @@ STATUS_APPROVED = "Approved"
 STATUS_PENDING = "Accepted, waiting for approval"
 
 QUEUE_FULL_TEXT = "Too many pending account requests; try again later"
+
+
+def _request(
+    kind: RequestKind, keys: Keys, start_height: int, created: int, flags: int
+) -> RequestRecord:
+    return RequestRecord(
+        kind=kind,
+        address=keys.address,
+        view_secret=keys.view_secret,
+        spend_public=keys.address_keys.spend_public,
+        view_public=keys.address_keys.view_public,
+        start_height=start_height,
+        created=created,
+        flags=flags,
+    )
 
 
 def _check_queue(writer: Writer, limit: int) -> None:
@@ -42,10 +56,7 @@ def _login(writer: Writer, keys: Keys, req: LoginRequest, svc: Services) -> Logi
     found = writer.account_by_address(keys.address)
     if found is not None:
         _, record = found
-        if record.status == AccountStatus.HIDDEN or not hmac.compare_digest(
-            record.view_secret, keys.view_secret
-        ):
-            raise Forbidden(FORBIDDEN_TEXT)
+        check_access(record, keys)
         return LoginResponse(
             new_address=False,
             generated_locally=bool(record.flags & FLAG_GENERATED_LOCALLY),
@@ -70,18 +81,7 @@ def _login(writer: Writer, keys: Keys, req: LoginRequest, svc: Services) -> Logi
         )
     else:
         _check_queue(writer, svc.config.max_pending_requests)
-        writer.create_request(
-            RequestRecord(
-                kind=RequestKind.CREATE,
-                address=keys.address,
-                view_secret=keys.view_secret,
-                spend_public=keys.address_keys.spend_public,
-                view_public=keys.address_keys.view_public,
-                start_height=start_height,
-                created=now,
-                flags=flags,
-            )
-        )
+        writer.create_request(_request(RequestKind.CREATE, keys, start_height, now, flags))
     return LoginResponse(
         new_address=True, generated_locally=req.generated_locally, start_height=start_height
     )
@@ -93,10 +93,7 @@ def _existing_login(reader: Reader, keys: Keys) -> LoginResponse | None:
     if found is None:
         return None
     _, record = found
-    if record.status == AccountStatus.HIDDEN or not hmac.compare_digest(
-        record.view_secret, keys.view_secret
-    ):
-        raise Forbidden(FORBIDDEN_TEXT)
+    check_access(record, keys)
     return LoginResponse(
         new_address=False,
         generated_locally=bool(record.flags & FLAG_GENERATED_LOCALLY),
@@ -123,10 +120,7 @@ def _import(writer: Writer, keys: Keys, req: ImportRequest, svc: Services) -> Im
     if found is None:
         raise Forbidden(FORBIDDEN_TEXT)
     account_id, record = found
-    if record.status == AccountStatus.HIDDEN or not hmac.compare_digest(
-        record.view_secret, keys.view_secret
-    ):
-        raise Forbidden(FORBIDDEN_TEXT)
+    check_access(record, keys)
 
     def reply(status: str, new: bool, fulfilled: bool) -> ImportResponse:
         return ImportResponse(
@@ -145,16 +139,7 @@ def _import(writer: Writer, keys: Keys, req: ImportRequest, svc: Services) -> Im
     if not svc.config.auto_accept_import:
         _check_queue(writer, svc.config.max_pending_requests)
     writer.create_request(
-        RequestRecord(
-            kind=RequestKind.IMPORT,
-            address=keys.address,
-            view_secret=keys.view_secret,
-            spend_public=keys.address_keys.spend_public,
-            view_public=keys.address_keys.view_public,
-            start_height=req.from_height,
-            created=int(time.time()),
-            flags=record.flags,
-        )
+        _request(RequestKind.IMPORT, keys, req.from_height, int(time.time()), record.flags)
     )
     if svc.config.auto_accept_import:
         writer.accept_request(RequestKind.IMPORT, keys.address)

@@ -55,8 +55,14 @@ def visible_account(reader: Reader, keys: Keys) -> tuple[int, AccountRecord]:
     if found is None:
         raise Forbidden(FORBIDDEN_TEXT)
     account_id, record = found
+    check_access(record, keys)
+    return account_id, record
+
+
+def check_access(record: AccountRecord, keys: Keys) -> None:
+    """THE access rule of the wallet API: 403 if the account is hidden or
+    ``keys``' view key is not the account's (compared in constant time)."""
     if record.status == AccountStatus.HIDDEN or not hmac.compare_digest(
         record.view_secret, keys.view_secret
     ):
         raise Forbidden(FORBIDDEN_TEXT)
-    return account_id, record

@@ -9,27 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-import msgspec
 import trio
 
 from lws.config import Config
 from lws.daemon import Daemon
 from lws.monero.address import Network
+from lws.scan.status import ScannerStatus
 from lws.store import Store
 
 from .decoys import DecoyPicker
 from .fees import FeeCache
+from .pieces import ReplyPieces
 from .replycache import ReplyCache
-
-
-class ScannerStatus(msgspec.Struct, frozen=True):
-    """What the scanner last knew (the integrator's provider returns it)."""
-
-    #: monerod's chain height (block count) as last seen by the scanner; 0 unknown.
-    daemon_height: int = 0
-    #: Whether the scanner has caught up with monerod.
-    synced: bool = False
-
 
 ScannerStatusProvider = Callable[[], ScannerStatus]
 
@@ -55,10 +46,13 @@ class Services:
     #: Reply cache keys being built now (at most one build per key).
     building: dict[Hashable, trio.Event] = field(init=False)
     fees: FeeCache = field(init=False)
+    #: Encoded pieces of the account reads, reused across snapshots.
+    pieces: ReplyPieces = field(init=False)
 
     def __post_init__(self) -> None:
         self.decoys = DecoyPicker(self.daemon)
         self.replies = ReplyCache()
+        self.pieces = ReplyPieces()
         self.building = {}
         self.fees = FeeCache(self.daemon, self._daemon_height if self.scanner_status else None)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from lws.errors import ClientError
+from lws.monero.subaddress import lookahead_ranges, merge_ranges
 from lws.store import Reader, Writer
-from lws.store.writer import merge_ranges
 from lws.wire.fields import U32_MAX
 from lws.wire.requests import AccountRequest, ProvisionSubaddrsRequest, UpsertSubaddrsRequest
 from lws.wire.responses import GetSubaddrsResponse, SubaddrRanges, SubaddrsChangeResponse
@@ -54,9 +54,7 @@ def _difference(new: Ranges, old: Ranges) -> list[tuple[int, int, int]]:
 
 
 def _lookahead(major: int, minor: int) -> list[tuple[int, int, int]]:
-    if major <= 0 or minor <= 0:
-        return []
-    return [(m, 0, minor - 1) for m in range(major)]
+    return lookahead_ranges(major, minor) if major > 0 and minor > 0 else []
 
 
 def _change(

@@ -44,7 +44,7 @@ from .records import (
 )
 from .schema import FORMAT_VERSION, tx_index_of
 from .store import Store
-from .writer import Writer, merge_ranges
+from .writer import Writer
 
 __all__ = [
     "FLAG_GENERATED_LOCALLY",
@@ -75,6 +75,5 @@ __all__ = [
     "UnknownRequest",
     "WrongNetwork",
     "Writer",
-    "merge_ranges",
     "tx_index_of",
 ]

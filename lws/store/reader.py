@@ -12,6 +12,7 @@ import lmdb
 
 from . import schema as s
 from .errors import StoreOpenError
+from .memo import RecordMemos
 from .records import (
     ACCOUNT_DECODER,
     OUTPUT_DECODER,
@@ -65,9 +66,13 @@ class Reader:
     """Reads over one transaction. Valid only inside its ``with`` block (or
     ``transact`` call): iterators and methods fail once it has ended."""
 
-    def __init__(self, txn: lmdb.Transaction[bytes], tables: Tables) -> None:
+    def __init__(
+        self, txn: lmdb.Transaction[bytes], tables: Tables, memos: RecordMemos | None = None
+    ) -> None:
+        """``memos``: the Store's decode memos (a private pair when None)."""
         self._txn = txn
         self._t = tables
+        self._memos = memos if memos is not None else RecordMemos()
 
     @property
     def generation(self) -> int:
@@ -124,33 +129,15 @@ class Reader:
 
     # -- outputs and spends ---------------------------------------------------
     def outputs(self, account_id: int, from_height: int = 0) -> list[OutputRecord]:
-        """The account's mined outputs at or above ``from_height``, in chain order."""
-        decode = OUTPUT_DECODER.decode
-        return [
-            decode(v)
-            for _, v in _prefix_items(
-                self._txn,
-                self._t.outputs,
-                s.account_key(account_id),
-                s.account_from_height(account_id, from_height),
-            )
-        ]
+        """The account's mined outputs at or above ``from_height``, in chain
+        order. Decoded once per content (the Store's memo): a record that has
+        not changed comes back as the same object as in earlier snapshots."""
+        return self._memos.outputs.many(self._values(self._t.outputs, account_id, from_height))
 
-    def output_values(self, account_id: int) -> list[bytes]:
-        """The account's mined outputs in chain order, still encoded (decode
-        with ``records.OUTPUT_DECODER``): for readers that memoize by content
-        and decode only what they have not seen."""
-        return self._values(self._t.outputs, account_id)
-
-    def spend_values(self, account_id: int) -> list[bytes]:
-        """The account's mined candidate spends in chain order, still encoded
-        (decode with ``records.SPEND_DECODER``)."""
-        return self._values(self._t.spends, account_id)
-
-    def _values(self, db: lmdb._Database, account_id: int) -> list[bytes]:
+    def _values(self, db: lmdb._Database, account_id: int, from_height: int) -> list[bytes]:
         cursor = self._txn.cursor(db)
         prefix = s.account_key(account_id)
-        if not cursor.set_range(prefix):
+        if not cursor.set_range(s.account_from_height(account_id, from_height)):
             return []
         values: list[bytes] = []
         append = values.append
@@ -165,17 +152,9 @@ class Reader:
         return None if raw is None else OUTPUT_DECODER.decode(raw)
 
     def spends(self, account_id: int, from_height: int = 0) -> list[SpendRecord]:
-        """The account's mined candidate spends at or above ``from_height``, in chain order."""
-        decode = SPEND_DECODER.decode
-        return [
-            decode(v)
-            for _, v in _prefix_items(
-                self._txn,
-                self._t.spends,
-                s.account_key(account_id),
-                s.account_from_height(account_id, from_height),
-            )
-        ]
+        """The account's mined candidate spends at or above ``from_height``,
+        in chain order; decoded once per content, as ``outputs``."""
+        return self._memos.spends.many(self._values(self._t.spends, account_id, from_height))
 
     def pool_outputs(self, account_id: int) -> list[OutputRecord]:
         decode = OUTPUT_DECODER.decode

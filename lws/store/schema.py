@@ -150,6 +150,11 @@ def height_of_tx_index(tx_index: int) -> int:
     return tx_index >> TX_POSITION_BITS
 
 
+def position_of_tx_index(tx_index: int) -> int:
+    """The position in its block of the transaction numbered ``tx_index``."""
+    return tx_index & MAX_TX_POSITION
+
+
 def u32(value: int) -> bytes:
     return _U32.pack(value)
 

@@ -20,6 +20,7 @@ import lmdb
 
 from . import schema as s
 from .errors import FormatError, StoreError, StoreOpenError, WrongNetwork
+from .memo import RecordMemos
 from .migrations import MIGRATIONS, Migration
 from .reader import Reader, Tables
 from .writer import Writer
@@ -51,6 +52,9 @@ class Store:
         self._active = 0  # transactions open in this process
         self._resizing = False
         self._local = threading.local()  # .depth: transactions open in this thread
+        #: Decoded outputs and spends by their stored bytes, shared by every
+        #: snapshot of this process (see memo.py).
+        self._memos = RecordMemos()
 
     # -- opening ----------------------------------------------------------------
     @classmethod
@@ -181,7 +185,7 @@ class Store:
         """One read transaction: a consistent snapshot for many calls."""
         txn = self._begin(write=False)
         try:
-            yield Reader(txn, self._tables)
+            yield Reader(txn, self._tables, self._memos)
         finally:
             txn.abort()
             self._leave()
@@ -212,7 +216,7 @@ class Store:
             seen_size = self._env.info()["map_size"]
             try:
                 try:
-                    result = fn(Writer(txn, self._tables))
+                    result = fn(Writer(txn, self._tables, self._memos))
                     txn.commit()
                 except BaseException:
                     _abort_quietly(txn)

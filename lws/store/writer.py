@@ -12,6 +12,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 import lmdb
 import msgspec
 
+from lws.monero.errors import MoneroFormatError
+from lws.monero.subaddress import merge_ranges
+
 from . import schema as s
 from .errors import (
     AccountExists,
@@ -120,25 +123,6 @@ def _check_spend(spend: SpendRecord, pool: bool) -> None:
     _need_size(spend.tx_hash, s.HASH_SIZE, "tx_hash")
     _need_size(spend.source_tx_pubkey, s.KEY_SIZE, "source_tx_pubkey")
     _need(len(spend.payment_id) in _PAYMENT_ID_SIZES, "payment_id must be 0, 8 or 32 bytes")
-
-
-def merge_ranges(
-    ranges: Iterable[tuple[int, int, int]],
-) -> tuple[tuple[int, int, int], ...]:
-    """Sort and merge (major, minor_first, minor_last) ranges, minors inclusive:
-    overlapping or adjacent ranges of one major become one."""
-    merged: list[tuple[int, int, int]] = []
-    for major, first, last in sorted(ranges):
-        _need(
-            0 <= major <= _MAX_U32 and 0 <= first <= last <= _MAX_U32,
-            f"bad subaddress range ({major}, {first}, {last})",
-        )
-        if merged and merged[-1][0] == major and first <= merged[-1][2] + 1:
-            prev = merged[-1]
-            merged[-1] = (major, prev[1], max(prev[2], last))
-        else:
-            merged.append((major, first, last))
-    return tuple(merged)
 
 
 class Writer(Reader):
@@ -266,7 +250,10 @@ class Writer(Reader):
         account's; return the merged whole. Caps are the caller's business:
         compare ``AccountRecord.subaddress_count`` before calling."""
         record = self._need_account(account_id)
-        merged = merge_ranges([*record.subaddress_ranges, *ranges])
+        try:
+            merged = merge_ranges([*record.subaddress_ranges, *ranges])
+        except MoneroFormatError as exc:
+            raise InvalidRecord(str(exc)) from None
         if merged != record.subaddress_ranges:
             self._put_account(account_id, msgspec.structs.replace(record, subaddress_ranges=merged))
         return merged

@@ -83,7 +83,7 @@ class Recipient(_Reply):
     min_i: int
 
 
-class UnspentOutput(_Reply):
+class UnspentOutput(_Reply, kw_only=True):
     amount: str
     public_key: str
     index: int
@@ -94,10 +94,13 @@ class UnspentOutput(_Reply):
     tx_pub_key: str
     timestamp: str
     height: int
-    spend_key_images: list[str]
     recipient: Recipient
     #: "coinbase", 64/80/192 hex by RingCT type; omitted for pre-RingCT outputs.
     rct: str | None = None
+    #: Declared last on purpose: replies are spliced from each output's
+    #: encoding up to this field and the key images of the snapshot
+    #: (lws/services/pieces.py).
+    spend_key_images: list[str]
 
 
 class UnspentOutsResponse(_Reply):

@@ -23,8 +23,9 @@ from lws.api.http1 import Limits
 from lws.api.server import ApiServer
 from lws.config import Config
 from lws.daemon import Daemon
-from lws.regtest import TestKeys, free_port
+from lws.services.context import Services
 from lws.store import AccountStatus, Store
+from tests.support.regtest import WalletKeys, free_port
 
 #: A daemon URL where nothing listens: any call to it is a DaemonUnavailable.
 DEAD_DAEMON = f"http://127.0.0.1:{free_port()}"
@@ -43,7 +44,7 @@ def make_config(**overrides: Any) -> Config:
 
 
 def add_account(
-    store: Store, keys: TestKeys, *, status: AccountStatus = AccountStatus.ACTIVE, start: int = 0
+    store: Store, keys: WalletKeys, *, status: AccountStatus = AccountStatus.ACTIVE, start: int = 0
 ) -> int:
     return store.transact(
         lambda w: w.add_account(
@@ -58,7 +59,7 @@ def add_account(
     )
 
 
-def creds(keys: TestKeys) -> dict[str, str]:
+def creds(keys: WalletKeys) -> dict[str, str]:
     return {"address": keys.address(), "view_key": keys.view_secret.hex()}
 
 
@@ -76,7 +77,7 @@ def config() -> Config:
 
 @pytest.fixture
 def app(config: Config, store: Store, dead_daemon: Daemon) -> WalletApi:
-    return create_app(config, store, dead_daemon)
+    return create_app(Services(config, store, dead_daemon))
 
 
 class Api:

@@ -30,8 +30,9 @@ from lws.api.app import WalletApi, create_app
 from lws.api.http1 import COALESCE_LIMIT, Limits, Request, Response, accepts_gzip
 from lws.api.server import ApiServer
 from lws.daemon import Daemon
-from lws.regtest import free_port
+from lws.services.context import Services
 from lws.store import Store
+from tests.support.regtest import free_port
 
 from .conftest import DEAD_DAEMON, Api, make_config, serving
 
@@ -594,7 +595,7 @@ def threaded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
                 config = make_config()
                 server = ApiServer(
                     config,
-                    create_app(config, store, daemon),
+                    create_app(Services(config, store, daemon)),
                     listen=(f"127.0.0.1:{port}",),
                     limits=fuzz_limits,
                 )

@@ -21,7 +21,7 @@ from lws.daemon import Daemon
 from lws.monero.amounts import commit, decode_amount
 from lws.monero.derivation import derivation_to_scalar, generate_key_derivation
 from lws.monero.ed25519 import base_mul, hash_to_scalar
-from lws.regtest import COINBASE_UNLOCK_BLOCKS, Monerod, TestKeys, free_port
+from lws.services.context import Services
 from lws.services.encoded import MIN_GZIP_BYTES
 from lws.services.rct import unspent_rct
 from lws.store import (
@@ -33,11 +33,13 @@ from lws.store import (
     Store,
     tx_index_of,
 )
+from tests.support.records import output_record, spend_record
+from tests.support.regtest import COINBASE_UNLOCK_BLOCKS, Monerod, WalletKeys, free_port
 
 from .conftest import Api, add_account, creds, make_config, serving
 from .schema_check import check_reply
 
-ALICE = TestKeys("alice")
+ALICE = WalletKeys("alice")
 CHAIN = 100  # blocks in the seeded chain
 
 
@@ -48,44 +50,25 @@ def _out(
         height=height,
         tx_index=tx_index_of(height if height is not None else 0, position),
         tx_hash=bytes([height or 255, position, vout]) + b"\x11" * 29,
-        tx_prefix_hash=b"\x22" * 32,
         output_index=vout,
         global_index=gi,
         amount=amount,
-        mask=b"\x05" + b"\x00" * 31,
-        rct_type=6,
-        commitment=b"\x33" * 32,
-        ecdh_amount=b"\x44" * 8,
         output_key=bytes([gi % 256]) + b"\x55" * 31,
-        tx_pubkey=b"\x66" * 32,
-        subaddress=(0, 0),
-        unlock_time=0,
-        timestamp=1_700_000_000 + (height or 0) * 120,
-        coinbase=False,
-        mixin=15,
-        payment_id=b"",
         fee=30_000_000,
     )
     values.update(kw)
-    return OutputRecord(**values)
+    return output_record(**values)
 
 
 def _spend(height: int | None, position: int, source: OutputRecord, image: bytes) -> SpendRecord:
-    return SpendRecord(
+    return spend_record(
+        source,
         key_image=image,
         height=height,
         tx_index=tx_index_of(height if height is not None else 0, position),
         tx_hash=bytes([height or 254, position]) + b"\x77" * 30,
         timestamp=1_700_000_000 + (height or CHAIN) * 120,
-        unlock_time=0,
-        mixin=15,
         fee=40_000_000,
-        payment_id=b"",
-        source_tx_index=source.tx_index,
-        source_output_index=source.output_index,
-        source_global_index=source.global_index,
-        source_amount=source.amount,
-        source_tx_pubkey=source.tx_pubkey,
     )
 
 
@@ -137,7 +120,7 @@ async def call(client: Api, path: str, body: dict[str, Any]) -> tuple[int, Any]:
 @pytest.fixture
 async def regtest_daemon(monerod: Monerod) -> AsyncIterator[Daemon]:
     if monerod.height() < COINBASE_UNLOCK_BLOCKS + 30:
-        monerod.mine(COINBASE_UNLOCK_BLOCKS + 30, TestKeys("miner").address())
+        monerod.mine(COINBASE_UNLOCK_BLOCKS + 30, WalletKeys("miner").address())
     daemon = Daemon(monerod.url)
     yield daemon
     await daemon.aclose()
@@ -228,7 +211,7 @@ async def test_gzip_when_accepted_plain_otherwise(client: Api, store: Store, pat
 
 async def test_unspent_outs_and_fees(store: Store, regtest_daemon: Daemon) -> None:
     seed(store)
-    async with serving(create_app(make_config(), store, regtest_daemon)) as app:
+    async with serving(create_app(Services(make_config(), store, regtest_daemon))) as app:
         status, reply = await call(
             app,
             "/get_unspent_outs",
@@ -268,7 +251,7 @@ async def test_unspent_outs_and_fees(store: Store, regtest_daemon: Daemon) -> No
 
 
 async def test_random_outs(regtest_daemon: Daemon, store: Store) -> None:
-    async with serving(create_app(make_config(), store, regtest_daemon)) as app:
+    async with serving(create_app(Services(make_config(), store, regtest_daemon))) as app:
         for count in (0, 11, 16, 1000):
             status, reply = await call(
                 app, "/get_random_outs", {"amounts": ["0", "0"], "count": count}
@@ -288,7 +271,7 @@ async def test_random_outs(regtest_daemon: Daemon, store: Store) -> None:
 async def test_submit_raw_tx_rejection_and_daemon_status(
     regtest_daemon: Daemon, store: Store
 ) -> None:
-    async with serving(create_app(make_config(), store, regtest_daemon)) as app:
+    async with serving(create_app(Services(make_config(), store, regtest_daemon))) as app:
         status, reply = await call(app, "/submit_raw_tx", {"tx": "0011"})
         assert status == 400 and reply["Error"].startswith("Transaction rejected")
         response = await app.http.get("/daemon_status")
@@ -298,8 +281,10 @@ async def test_submit_raw_tx_rejection_and_daemon_status(
 
 
 async def test_login_import_and_subaddrs(store: Store, dead_daemon: Daemon) -> None:
-    async with serving(create_app(make_config(max_pending_requests=1), store, dead_daemon)) as app:
-        bob, carol = TestKeys("bob"), TestKeys("carol")
+    async with serving(
+        create_app(Services(make_config(max_pending_requests=1), store, dead_daemon))
+    ) as app:
+        bob, carol = WalletKeys("bob"), WalletKeys("carol")
         status, reply = await call(app, "/login", {**creds(bob), "create_account": False})
         assert status == 403
         status, reply = await call(
@@ -353,7 +338,9 @@ async def test_login_import_and_subaddrs(store: Store, dead_daemon: Daemon) -> N
 async def test_auto_accept(store: Store, dead_daemon: Daemon) -> None:
     async with serving(
         create_app(
-            make_config(auto_accept_creation=True, auto_accept_import=True), store, dead_daemon
+            Services(
+                make_config(auto_accept_creation=True, auto_accept_import=True), store, dead_daemon
+            )
         )
     ) as app:
         store.transact(lambda w: w.add_block_hashes(0, [h.to_bytes(32, "big") for h in range(10)]))
@@ -394,7 +381,7 @@ def test_rct_types_1_to_3_reencrypt_the_ecdh_info() -> None:
 async def test_real_listener(store: Store, dead_daemon: Daemon) -> None:
     seed(store)
     config = make_config(listen=(f"127.0.0.1:{free_port()}",))
-    server = ApiServer(config, create_app(config, store, dead_daemon))
+    server = ApiServer(config, create_app(Services(config, store, dead_daemon)))
     async with trio.open_nursery() as nursery:
         bound = await nursery.start(server.run)
         url = bound[0]

@@ -14,13 +14,13 @@ import trio
 
 from lws.api.routes import ROUTES, SMALL_BODY, SUBADDRS_BODY, TX_BODY
 from lws.monero.address import Network, make_address
-from lws.regtest import TestKeys
 from lws.store import AccountStatus, RequestKind, RequestRecord, Store
+from tests.support.regtest import WalletKeys
 
 from .conftest import Api, add_account, creds
 
-ALICE = TestKeys("alice")
-BOB = TestKeys("bob")
+ALICE = WalletKeys("alice")
+BOB = WalletKeys("bob")
 
 
 async def test_unknown_method_is_404(client: Api) -> None:

@@ -18,23 +18,23 @@ import httpx
 import pytest
 import trio
 
-from lws.api.workers import ApiWorkers, WorkerFailed
+from lws.api.supervisor import ApiWorkers, WorkerFailed
 from lws.config import Config
-from lws.regtest import TestKeys
-from lws.services.context import ScannerStatus
+from lws.scan.status import ScannerStatus, ScanState
 from lws.store import AccountBatch, Store
+from tests.support.regtest import WalletKeys
 
 from .conftest import DEAD_DAEMON, add_account, creds, make_config
 from .test_replies import ALICE, CHAIN, _out
 
-BOB = TestKeys("bob")
+BOB = WalletKeys("bob")
 
 
 class Main:
     """What the main process gives the workers: a status, and wake-ups received."""
 
     def __init__(self) -> None:
-        self.status = ScannerStatus(daemon_height=CHAIN, synced=True)
+        self.status = ScannerStatus(state=ScanState.OK, daemon_height=CHAIN)
         self.wakes = 0
         self.woken = trio.Event()
 

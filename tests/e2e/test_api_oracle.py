@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from lws.regtest import COINBASE_UNLOCK_BLOCKS, Monerod, TestKeys, WalletRpc
 from tests.conftest import LwsProcess
-from tests.scenario import WALLETS, Scenario
+from tests.support.regtest import COINBASE_UNLOCK_BLOCKS, Monerod, WalletKeys, WalletRpc
+from tests.support.scenario import WALLETS, Scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -52,7 +52,7 @@ def everything(index: tuple[int, int]) -> bool:
     return True
 
 
-def creds(keys: TestKeys) -> dict[str, str]:
+def creds(keys: WalletKeys) -> dict[str, str]:
     return {"address": keys.address(), "view_key": keys.view_secret.hex()}
 
 
@@ -300,7 +300,7 @@ def expect(oracle: Oracle, chain: Chain, visible: Visible) -> Expected:
 
 
 def open_account(
-    server: LwsProcess, keys: TestKeys, *, ranges: dict[int, tuple[int, int]] | None = None
+    server: LwsProcess, keys: WalletKeys, *, ranges: dict[int, tuple[int, int]] | None = None
 ) -> None:
     """Log in (creating the account), register subaddresses, rescan from 0."""
     server.login(keys)
@@ -318,7 +318,7 @@ def open_account(
     assert reply.status_code == 200 and reply.json()["request_fulfilled"] is True, reply.text
 
 
-def wait_caught_up(server: LwsProcess, keys: TestKeys, height: int, pool: set[str]) -> None:
+def wait_caught_up(server: LwsProcess, keys: WalletKeys, height: int, pool: set[str]) -> None:
     """Scanned to ``height`` and the pool pass has shown every tx of ``pool``."""
     server.wait_scanned(keys, height)
     deadline = time.monotonic() + 60
@@ -388,7 +388,7 @@ def case(
     oracles: dict[str, Oracle],
     chain: Chain,
     scenario: Scenario,
-) -> tuple[LwsProcess, TestKeys, Oracle, Expected]:
+) -> tuple[LwsProcess, WalletKeys, Oracle, Expected]:
     name, variant, visible = request.param
     server = plain_server if variant == "plain" else request.getfixturevalue("subaddr_server")
     oracle = oracles[name]
@@ -410,7 +410,7 @@ def test_expectations_are_not_trivial(oracles: dict[str, Oracle], chain: Chain) 
     assert expect(oracles["dave"], chain, primary_only).txs == {}
 
 
-def test_balance(case: tuple[LwsProcess, TestKeys, Oracle, Expected]) -> None:
+def test_balance(case: tuple[LwsProcess, WalletKeys, Oracle, Expected]) -> None:
     server, keys, oracle, expected = case
     reply = server.post("get_address_info", creds(keys))
     assert reply.status_code == 200, reply.text
@@ -432,7 +432,7 @@ def test_balance(case: tuple[LwsProcess, TestKeys, Oracle, Expected]) -> None:
     assert info["scanned_block_height"] == info["blockchain_height"]
 
 
-def test_history(case: tuple[LwsProcess, TestKeys, Oracle, Expected], chain: Chain) -> None:
+def test_history(case: tuple[LwsProcess, WalletKeys, Oracle, Expected], chain: Chain) -> None:
     server, keys, oracle, expected = case
     reply = server.post("get_address_txs", creds(keys))
     assert reply.status_code == 200, reply.text
@@ -483,7 +483,7 @@ def test_history(case: tuple[LwsProcess, TestKeys, Oracle, Expected], chain: Cha
             assert by_hash[entry["txid"]]["payment_id"] == entry["payment_id"]
 
 
-def test_unspent_outs(case: tuple[LwsProcess, TestKeys, Oracle, Expected], chain: Chain) -> None:
+def test_unspent_outs(case: tuple[LwsProcess, WalletKeys, Oracle, Expected], chain: Chain) -> None:
     server, keys, oracle, expected = case
     reply = server.post("get_unspent_outs", {**creds(keys), **UNSPENT_REQUEST})
     assert reply.status_code == 200, reply.text  # dave too: an amount of "0" is covered
@@ -542,7 +542,7 @@ def test_send_through_lws(private_chain: tuple[Monerod, WalletRpc], tmp_path: Pa
     """wallet-rpc builds (and does not relay) two transactions spending the
     same output: lws relays the first, refuses the second as a double spend."""
     daemon, wallet = private_chain
-    sender, recipient = TestKeys("send-alice"), TestKeys("send-dave")
+    sender, recipient = WalletKeys("send-alice"), WalletKeys("send-dave")
     wallet.create_from_keys("send-dave", recipient)
     wallet.create_from_keys("send-alice", sender)
     # unlocked coinbase funds and enough outputs for rings of 16

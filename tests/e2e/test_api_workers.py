@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from lws.regtest import Monerod, TestKeys
 from tests.conftest import LwsProcess
+from tests.support.regtest import Monerod, WalletKeys
 
 pytestmark = pytest.mark.e2e
 
-KEYS = TestKeys("api-workers-e2e")
+KEYS = WalletKeys("api-workers-e2e")
 #: Connections tried until one lands on a worker (the kernel picks the acceptor).
 MAX_TRIES = 200
 
@@ -43,7 +43,7 @@ def _api_workers(main: int) -> list[int]:
     return [
         pid
         for pid in _children(main)
-        if b"lws.api.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"lws.api_worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]
 
 
@@ -97,7 +97,7 @@ def _post(conn: socket.socket, path: str, body: dict[str, Any]) -> dict[str, Any
 
 def test_a_worker_served_connection_sees_the_scanner_writes(tmp_path: Path) -> None:
     with Monerod(tmp_path / "monerod") as daemon:
-        daemon.mine(5, TestKeys("api-workers-miner").address())
+        daemon.mine(5, WalletKeys("api-workers-miner").address())
         lws = LwsProcess(tmp_path / "lws", daemon, "--api-workers", "2")
         try:
             lws.login(KEYS)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from lws.regtest import Monerod
-from tests.crashproof import crash_and_compare
-from tests.scenario import WALLETS, Scenario
+from tests.support.crashproof import crash_and_compare
+from tests.support.regtest import Monerod
+from tests.support.scenario import WALLETS, Scenario
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -18,11 +18,11 @@ import pytest
 import trio
 
 from lws.daemon import Daemon, DaemonInfo
-from lws.regtest import Monerod, TestKeys
-from lws.scanner import MAX_BACKOFF_S, Scanner
+from lws.scan.scanner import MAX_BACKOFF_S, Scanner
 from lws.store import Store
 from tests.conftest import LwsProcess
-from tests.e2e.test_scanner_oracle import add_accounts, stored_outputs
+from tests.support.regtest import Monerod, WalletKeys
+from tests.support.scanning import add_accounts, stored_outputs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -47,7 +47,7 @@ def _scanner_lines(caplog: pytest.LogCaptureFixture, word: str) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "lws.scanner" and r.getMessage().startswith(f"scanner {word}")
+        if r.name == "lws.scan.scanner" and r.getMessage().startswith(f"scanner {word}")
     ]
 
 
@@ -57,7 +57,7 @@ async def _wait(predicate: Any, what: str, timeout: float = 60) -> None:
             await trio.sleep(0.1)
 
 
-def _api(lws: LwsProcess, method: str, keys: TestKeys | None = None) -> dict[str, Any]:
+def _api(lws: LwsProcess, method: str, keys: WalletKeys | None = None) -> dict[str, Any]:
     body = {} if keys is None else {"address": keys.address(), "view_key": keys.view_secret.hex()}
     reply = lws.post(method, body)
     assert reply.status_code == 200, (method, reply.status_code, reply.text)
@@ -67,8 +67,8 @@ def _api(lws: LwsProcess, method: str, keys: TestKeys | None = None) -> dict[str
 async def test_scanner_and_server_survive_the_daemon_going_away(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="lws.scanner")
-    keys = {"miner": TestKeys("down-miner")}
+    caplog.set_level(logging.INFO, logger="lws.scan.scanner")
+    keys = {"miner": WalletKeys("down-miner")}
     monerod = await trio.to_thread.run_sync(lambda: Monerod(tmp_path / "monerod"))
     port = monerod.port
     lws: LwsProcess | None = None
@@ -149,8 +149,8 @@ async def test_scanner_and_server_survive_the_daemon_going_away(
 async def test_scanner_refuses_a_daemon_of_another_network(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="lws.scanner")
-    keys = {"miner": TestKeys("down-miner")}
+    caplog.set_level(logging.INFO, logger="lws.scan.scanner")
+    keys = {"miner": WalletKeys("down-miner")}
     monerod = await trio.to_thread.run_sync(lambda: Monerod(tmp_path / "monerod"))
     daemon = CountingDaemon(monerod.url)
     store = Store.open(tmp_path / "store", network="mainnet")
@@ -167,7 +167,7 @@ async def test_scanner_refuses_a_daemon_of_another_network(
         assert "mainnet" in scanner.status.last_error
         assert len(daemon.calls) == 1
         errors = [
-            r for r in caplog.records if r.name == "lws.scanner" and r.levelno >= logging.ERROR
+            r for r in caplog.records if r.name == "lws.scan.scanner" and r.levelno >= logging.ERROR
         ]
         assert len(errors) == 1 and "wrong_network" in errors[0].getMessage()
         assert store.query(lambda r: r.chain_top()) is None

@@ -26,14 +26,11 @@ from lws.monero.ownership import ViewKey, make_view_key
 from lws.monero.scan import find_received, find_spends
 from lws.monero.subaddress import build_subaddress_table, lookahead_ranges
 from lws.monero.tx import parse_transaction
-from lws.regtest import Monerod, WalletRpc
-from lws.scanner import Scanner
-from lws.scanwork import parse_blocks
+from lws.scan.batch import parse_blocks
+from lws.scan.scanner import Scanner
 from lws.store import Store
-from tests.chain import fetch_chain
-from tests.e2e.test_scanner_oracle import LOOKAHEAD, add_accounts, oracle_outputs, stored_outputs
-from tests.scenario import WALLETS, Scenario
-from tests.test_scanwork import (
+from tests.support.chain import fetch_chain
+from tests.support.hostile import (
     TORSION_8,
     UNDECODABLE_KEY,
     replace_once,
@@ -43,6 +40,9 @@ from tests.test_scanwork import (
     with_flipped_amount,
     with_main_pubkey,
 )
+from tests.support.regtest import Monerod, WalletRpc
+from tests.support.scanning import LOOKAHEAD, add_accounts, oracle_outputs, stored_outputs
+from tests.support.scenario import WALLETS, Scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -220,7 +220,7 @@ def test_unparseable_blobs_are_skipped_with_a_log_line(
     sub11 = chain["txid"]["alice->bob (1,1)"]
     mutations = {to_carol: lambda b: b[: len(b) // 3], sub11: lambda b: b"\x02" + b"\xff" * 40}
     expected = _without_tx(_without_tx(chain["baseline"]["rows"], to_carol), sub11)
-    with caplog.at_level(logging.WARNING, logger="lws.scanwork"):
+    with caplog.at_level(logging.WARNING, logger="lws.scan.batch"):
         _check(chain, mutations, expected)
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(skipped) == 2, skipped
@@ -268,7 +268,7 @@ async def test_scanner_on_a_hostile_chain(
     daemon = MutatingDaemon(monerod.url, mutations)
     scanner = Scanner(store, daemon, network="regtest", workers=1, poll_interval=0.2)
     height = monerod.height()
-    caplog.set_level(logging.WARNING, logger="lws.scanwork")
+    caplog.set_level(logging.WARNING, logger="lws.scan.batch")
     try:
         with trio.fail_after(300):
             async with trio.open_nursery() as nursery:
@@ -282,7 +282,9 @@ async def test_scanner_on_a_hostile_chain(
                 nursery.cancel_scope.cancel()
         for name in WALLETS:
             assert stored_outputs(store, ids[name]) == expected[name], name
-        assert any("skipped" in r.getMessage() for r in caplog.records if r.name == "lws.scanwork")
+        assert any(
+            "skipped" in r.getMessage() for r in caplog.records if r.name == "lws.scan.batch"
+        )
         assert store.query(lambda r: r.check()) == []
     finally:
         await daemon.aclose()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from lws.regtest import free_port
+from tests.support.regtest import free_port
 
 #: monerod start, 80 funding blocks, lws start and the scan, on a busy CI machine.
 START_TIMEOUT_S = 180

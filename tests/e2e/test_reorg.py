@@ -20,10 +20,10 @@ import pytest
 import trio
 
 from lws.daemon import Daemon
-from lws.regtest import Monerod, TestKeys, WalletRpc
-from lws.scanner import Scanner
+from lws.scan.scanner import Scanner
 from lws.store import Store
-from tests.e2e.test_scanner_oracle import add_accounts, oracle_outputs, scan_to_tip, stored_outputs
+from tests.support.regtest import Monerod, WalletKeys, WalletRpc
+from tests.support.scanning import add_accounts, oracle_outputs, scan_to_tip, stored_outputs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -40,7 +40,7 @@ SYNC_TIMEOUT_S = 120
 class World:
     monerod: Monerod
     wallet: WalletRpc
-    keys: dict[str, TestKeys]
+    keys: dict[str, WalletKeys]
     addresses: dict[str, str]
     subaddresses: dict[tuple[str, int, int], str] = field(default_factory=dict)
 
@@ -81,7 +81,7 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("reorg")
     with Monerod(root / "monerod") as monerod, WalletRpc(root / "wallet", monerod) as wallet:
-        keys = {name: TestKeys(f"reorg-{name}") for name in NAMES}
+        keys = {name: WalletKeys(f"reorg-{name}") for name in NAMES}
         addresses = {name: wallet.create_from_keys(name, keys[name]) for name in NAMES}
         world = World(monerod, wallet, keys, addresses)
         wallet.open("w2")
@@ -265,7 +265,7 @@ async def test_reorg_to_a_chain_of_the_same_length(
             await _run(world, world.monerod.mine, 4, world.addresses["miner2"])
             assert await _run(world, world.monerod.height) == before_height
             assert await _run(world, world.top_hash) != before_top
-            with caplog.at_level(logging.WARNING, logger="lws.scanner"):
+            with caplog.at_level(logging.WARNING, logger="lws.scan.scanner"):
                 await running.start(nursery)
                 await running.synced()
             running.stop()

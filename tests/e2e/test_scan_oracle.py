@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from lws.blocks_body import decode_get_blocks
+from lws.daemon.blocks_body import decode_get_blocks
 from lws.monero import epee
 from lws.monero.ownership import make_view_key
 from lws.monero.scan import ReceivedOutput, scan_transactions
 from lws.monero.subaddress import build_subaddress_table, lookahead_ranges
 from lws.monero.tx import KeyInput, parse_transaction
-from lws.regtest import Monerod, WalletRpc
-from lws.scanwork import parse_blocks
-from tests.chain import fetch_chain, genesis_hash
-from tests.scenario import WALLETS, Scenario
+from lws.scan.batch import parse_blocks
+from tests.support.chain import fetch_chain, genesis_hash
+from tests.support.regtest import Monerod, WalletRpc
+from tests.support.scenario import WALLETS, Scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -136,7 +136,7 @@ def test_spent_key_images_are_candidate_spends(
 
 def test_monerod_bodies_take_the_fast_decoder(scenario: Scenario, monerod: Monerod) -> None:
     """Every get_blocks.bin body of the scenario chain, as monerod writes it,
-    is decoded by lws.blocks_body (not left to the generic decoder), and to
+    is decoded by lws.daemon.blocks_body (not left to the generic decoder), and to
     the same reply as the generic decoder gives."""
     genesis = genesis_hash(monerod)
     start = 0

@@ -19,9 +19,15 @@ from typing import Any
 
 import pytest
 
-from lws.regtest import COINBASE_UNLOCK_BLOCKS, SPENDABLE_AGE_BLOCKS, Monerod, TestKeys, WalletRpc
 from tests.conftest import LwsProcess
-from tests.scenario import Scenario
+from tests.support.regtest import (
+    COINBASE_UNLOCK_BLOCKS,
+    SPENDABLE_AGE_BLOCKS,
+    Monerod,
+    WalletKeys,
+    WalletRpc,
+)
+from tests.support.scenario import Scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -66,7 +72,7 @@ def _need_node() -> None:
         pytest.skip("npm packages missing: run tools/install.sh (npm ci in tests/interop)")
 
 
-def run_client(url: str, keys: TestKeys, cmd: str, **extra: Any) -> dict[str, Any]:
+def run_client(url: str, keys: WalletKeys, cmd: str, **extra: Any) -> dict[str, Any]:
     """Run the MyMonero driver once; fails the test with the client's own error."""
     request = {
         "cmd": cmd,
@@ -115,7 +121,7 @@ class Chain:
     daemon: Monerod
     wallets: WalletRpc
     lws: LwsProcess
-    keys: dict[str, TestKeys]
+    keys: dict[str, WalletKeys]
 
     def address(self, name: str) -> str:
         return self.keys[name].address()
@@ -172,7 +178,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
     with Monerod(root / "monerod") as daemon, WalletRpc(root / "wallet-rpc", daemon) as wallets:
         server = LwsProcess(root / "lws", daemon)
         try:
-            keys = {name: TestKeys(f"interop-{name}") for name in CLIENT_WALLETS + (RECIPIENT,)}
+            keys = {name: WalletKeys(f"interop-{name}") for name in CLIENT_WALLETS + (RECIPIENT,)}
             built = Chain(daemon, wallets, server, keys)
             # New wallets: the client creates each account before any funds arrive.
             for name in CLIENT_WALLETS:

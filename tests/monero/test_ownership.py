@@ -173,7 +173,7 @@ def scan_path(request: pytest.FixtureRequest) -> Iterator[str]:
         return
     with (
         mock.patch.object(ownership, "_native_derivations", None),
-        mock.patch.object(ownership, "fastest_backend", lambda: backend),
+        mock.patch.object(ownership, "current_backend", lambda: backend),
     ):
         yield request.param
 

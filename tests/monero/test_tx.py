@@ -27,6 +27,7 @@ from lws.monero.tx import (
 )
 from lws.monero.varint import decode_varint
 from lws.monero.varint import encode_varint as v
+from tests.monero.mutations import EDITS, Edit, apply_edits
 
 DATA = Path(__file__).parent / "data"
 VECTORS: dict[str, Any] = json.loads((DATA / "tx_regtest.json").read_text())
@@ -414,33 +415,9 @@ def test_fuzz_random_bytes(blob: bytes) -> None:
 
 
 @_FUZZ
-@given(
-    st.sampled_from(SEEDS),
-    st.lists(
-        st.tuples(
-            st.sampled_from(["flip", "cut", "insert", "delete"]),
-            st.integers(0, 10**6),
-            st.binary(min_size=1, max_size=8),
-        ),
-        min_size=1,
-        max_size=4,
-    ),
-)
-def test_fuzz_mutated_real_blobs(seed: bytes, edits: list[tuple[str, int, bytes]]) -> None:
-    blob = bytearray(seed)
-    for op, at, data in edits:
-        if not blob:
-            break
-        i = at % len(blob)
-        if op == "flip":
-            blob[i] ^= 1 << (data[0] % 8)
-        elif op == "cut":
-            del blob[i:]
-        elif op == "insert":
-            blob[i:i] = data
-        else:
-            del blob[i : i + len(data)]
-    _parse_or_format_error(bytes(blob))
+@given(st.sampled_from(SEEDS), EDITS)
+def test_fuzz_mutated_real_blobs(seed: bytes, edits: list[Edit]) -> None:
+    _parse_or_format_error(apply_edits(seed, edits))
 
 
 # Ring key offsets are read by a loop that decodes one- and two-byte varints

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lws.monero.ed25519 import P
-from lws.monero.x25519 import fastest_backend, openssl_ladders, sodium_ladders
+from lws.monero.x25519 import openssl_ladders, sodium_ladders
 
 #: u-coordinates of the points of order 1, 2, 4 and 8 (RFC 7748's list, canonical ones).
 SMALL_ORDER_U = [
@@ -48,8 +48,3 @@ def test_base_point_ladder_is_the_public_key() -> None:
     expected = int.from_bytes(public, "little")
     assert openssl_ladders([nine])(scalar) == [expected]
     assert sodium_ladders([nine])(scalar) == [expected]
-
-
-def test_calibration_picks_one_of_the_backends() -> None:
-    assert fastest_backend() in (openssl_ladders, sodium_ladders)
-    assert fastest_backend() is fastest_backend()  # measured once per process

@@ -22,9 +22,9 @@ import trio
 from lws.config import Config
 from lws.daemon import Daemon, FeeEstimate, HardForkInfo
 from lws.errors import ClientError, DaemonUnavailable, Forbidden
-from lws.regtest import TestKeys
+from lws.scan.status import ScannerStatus
 from lws.services import account_data, accounts
-from lws.services.context import ScannerStatus, Services
+from lws.services.context import Services
 from lws.services.encoded import MIN_GZIP_BYTES, Encoded
 from lws.services.fees import FeeCache
 from lws.services.replycache import CachedReply, ReplyCache
@@ -35,12 +35,13 @@ from lws.store import (
     OutputRecord,
     SpendRecord,
     Store,
-    tx_index_of,
 )
 from lws.wire.requests import AccountRequest, ImportRequest, LoginRequest, UnspentOutsRequest
+from tests.support.records import output_record, spend_record
+from tests.support.regtest import WalletKeys
 
-ALICE = TestKeys("cache-alice")
-MALLORY = TestKeys("cache-mallory")
+ALICE = WalletKeys("cache-alice")
+MALLORY = WalletKeys("cache-mallory")
 BLOCKS = 40
 FEE = FeeEstimate(fee=20_000, fees=[20_000, 80_000], quantization_mask=10_000)
 
@@ -70,46 +71,19 @@ class FakeDaemon(Daemon):
 def output(i: int, height: int, **more: Any) -> OutputRecord:
     fields: dict[str, Any] = dict(
         height=height,
-        tx_index=tx_index_of(height, 1 + i),
+        position=1 + i,
         tx_hash=i.to_bytes(4, "big") + b"\x11" * 28,
-        tx_prefix_hash=b"\x22" * 32,
-        output_index=0,
         global_index=100 + i,
         amount=1_000 + i,
-        mask=b"\x05" + b"\x00" * 31,
-        rct_type=6,
-        commitment=b"\x33" * 32,
-        ecdh_amount=b"\x44" * 8,
         output_key=i.to_bytes(4, "big") + b"\x55" * 28,
-        tx_pubkey=b"\x66" * 32,
-        subaddress=(0, 0),
-        unlock_time=0,
-        timestamp=1_700_000_000 + height * 120,
-        coinbase=False,
-        mixin=15,
-        payment_id=b"",
-        fee=30_000,
     )
     fields.update(more)
-    return OutputRecord(**fields)
+    return output_record(**fields)
 
 
 def pool_spend(source: OutputRecord, key_image: bytes) -> SpendRecord:
-    return SpendRecord(
-        key_image=key_image,
-        height=None,
-        tx_index=0,
-        tx_hash=b"\x99" * 32,
-        timestamp=1_700_100_000,
-        unlock_time=0,
-        mixin=15,
-        fee=40_000,
-        payment_id=b"",
-        source_tx_index=source.tx_index,
-        source_output_index=source.output_index,
-        source_global_index=source.global_index,
-        source_amount=source.amount,
-        source_tx_pubkey=source.tx_pubkey,
+    return spend_record(
+        source, key_image=key_image, height=None, timestamp=1_700_100_000, tx_hash=b"\x99" * 32
     )
 
 
@@ -144,7 +118,7 @@ def svc(store: Store) -> Services:
     return Services(Config(network="regtest"), store, FakeDaemon())
 
 
-def creds(keys: TestKeys = ALICE) -> dict[str, str]:
+def creds(keys: WalletKeys = ALICE) -> dict[str, str]:
     return {"address": ALICE.address(), "view_key": keys.view_secret.hex()}
 
 
@@ -449,7 +423,7 @@ async def test_an_accepted_import_wakes_the_scanner(store: Store) -> None:
         FakeDaemon(),
         wake_scanner=lambda: woken.append(1),
     )
-    bob = TestKeys("cache-bob")
+    bob = WalletKeys("cache-bob")
     bob_creds = {"address": bob.address(), "view_key": bob.view_secret.hex()}
     assert (await accounts.login(svc, LoginRequest(**bob_creds, create_account=True))).new_address
     assert woken == []  # a new account starts at the tip: nothing to scan yet

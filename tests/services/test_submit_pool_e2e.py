@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from lws.regtest import COINBASE_UNLOCK_BLOCKS, Monerod, TestKeys, WalletRpc
 from tests.conftest import LwsProcess
+from tests.support.regtest import COINBASE_UNLOCK_BLOCKS, Monerod, WalletKeys, WalletRpc
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,7 @@ def test_submitted_spend_is_visible_at_once(
     chain: tuple[Monerod, WalletRpc], tmp_path: Path
 ) -> None:
     daemon, wallet = chain
-    sender, recipient = TestKeys("pool-erin"), TestKeys("pool-frank")
+    sender, recipient = WalletKeys("pool-erin"), WalletKeys("pool-frank")
     wallet.create_from_keys("pool-erin", sender)
     daemon.mine(COINBASE_UNLOCK_BLOCKS + 60, sender.address())
     server = LwsProcess(tmp_path / "lws", daemon, "--poll-interval", str(LONG_POLL_S))

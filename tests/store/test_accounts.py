@@ -20,8 +20,15 @@ from lws.store import (
     UnknownAccount,
     UnknownRequest,
 )
-
-from . import NETWORK, add_account, address, block_hash, h32, make_output, make_spend
+from tests.support.store_data import (
+    NETWORK,
+    add_account,
+    address,
+    block_hash,
+    h32,
+    make_output,
+    make_spend,
+)
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 # Owns the tests of the store's cheap read-side helpers for caches: the write
 # generation (changes with every write that commits something, in this
 # process or another, never with reads or writes that change nothing; equal
-# to the generation a fresh snapshot shows) and the still-encoded record
-# lists (output_values, spend_values decode to outputs(), spends()).
+# to the generation a fresh snapshot shows) and the decode memo (unchanged
+# records come back as the same objects, snapshot after snapshot).
 from __future__ import annotations
 
 import subprocess
@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from lws.store import AccountPool, AccountStatus, Store
-from lws.store.records import OUTPUT_DECODER, SPEND_DECODER
-
-from . import NETWORK, add_account, synthetic_batch
+from lws.store.memo import DecodeMemo
+from tests.support.store_data import NETWORK, add_account, synthetic_batch
 
 
 @pytest.fixture
@@ -52,7 +51,7 @@ def test_generation_sees_another_process_write(store: Store, tmp_path: Path) -> 
     store.transact(lambda w: add_account(w, 1))
     seen = store.generation()
     code = (
-        "import sys; from lws.store import Store; from tests.store import add_account\n"
+        "import sys; from lws.store import Store; from tests.support.store_data import add_account\n"
         f"with Store.open(sys.argv[1], network={NETWORK!r}) as s:\n"
         "    s.transact(lambda w: add_account(w, 2))\n"
     )
@@ -61,13 +60,31 @@ def test_generation_sees_another_process_write(store: Store, tmp_path: Path) -> 
     assert store.generation() == store.query(lambda r: r.generation)
 
 
-def test_values_decode_to_records(store: Store) -> None:
+def test_unchanged_records_come_back_as_the_same_objects(store: Store) -> None:
     account = store.transact(lambda w: add_account(w, 1))
     store.transact(lambda w: synthetic_batch(w, 0, 4))
-    with store.read() as r:
-        outputs = r.outputs(account)
-        spends = r.spends(account)
-        assert len(outputs) == 4 and len(spends) == 3
-        assert [OUTPUT_DECODER.decode(v) for v in r.output_values(account)] == outputs
-        assert [SPEND_DECODER.decode(v) for v in r.spend_values(account)] == spends
-        assert r.output_values(account + 1) == [] and r.spend_values(99) == []
+    first = store.query(lambda r: (r.outputs(account), r.spends(account)))
+    assert len(first[0]) == 4 and len(first[1]) == 3
+    store.transact(lambda w: add_account(w, 2))  # a write that leaves them alone
+    again = store.query(lambda r: (r.outputs(account), r.spends(account)))
+    assert again == first
+    assert all(a is b for a, b in zip(again[0] + again[1], first[0] + first[1], strict=True))
+    # from_height cuts the same list, with the same objects
+    top = first[0][-1].height
+    assert store.query(lambda r: r.outputs(account, top)) == [first[0][-1]]
+    assert store.query(lambda r: (r.outputs(account + 1), r.spends(99))) == ([], [])
+
+
+def test_the_decode_memo_is_bounded_and_decodes_each_content_once() -> None:
+    decoded: list[bytes] = []
+
+    def decode(raw: bytes) -> str:
+        decoded.append(raw)
+        return raw.decode()
+
+    memo = DecodeMemo(decode, size=2)
+    assert memo.many([b"a", b"b", b"a"]) == ["a", "b", "a"]
+    assert decoded == [b"a", b"b"]
+    memo(b"c")  # past the bound: starts over
+    memo(b"a")
+    assert decoded == [b"a", b"b", b"c", b"a"]

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from lws.store import AccountBatch, OutputRecord, Store, StoreError, Writer
-
-from . import NETWORK, add_account, block_hash, make_output
+from tests.support.store_data import NETWORK, add_account, block_hash, make_output
 
 #: Small enough that the test's writes overflow it several times.
 TINY_MAP = 64 * 1024

@@ -17,8 +17,7 @@ from lws.store import (
     Writer,
     WrongNetwork,
 )
-
-from . import NETWORK, add_account, address
+from tests.support.store_data import NETWORK, add_account, address
 
 
 def test_new_store_has_meta(tmp_path: Path) -> None:

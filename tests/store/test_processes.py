@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 from lws.store import Store
-
-from . import (
+from tests.support.store_data import (
     BATCH_BLOCKS,
     NETWORK,
     create_process_store,

@@ -18,8 +18,7 @@ from lws.store import (
     schema,
     tx_index_of,
 )
-
-from . import NETWORK, add_account, block_hash, make_output, make_spend
+from tests.support.store_data import NETWORK, add_account, block_hash, make_output, make_spend
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
-# Owns turning what the workers found in a batch into the store write: per
+# Owns turning what the workers found into what the store writes: per
 # account, its received outputs as records and the candidate spends of the
 # outputs it owned before or received earlier in the batch (ring members
-# looked up in the store behind the "maybe owned" filter). Reads the store,
-# never writes it; must not talk to monerod or the workers.
-"""Per-account shares of a scanned batch, slice by slice."""
+# looked up in the store behind the "maybe owned" filter); for a mined batch
+# each account's part of the batch write (AccountBatch), slice by slice, and
+# for the pool each account's pool records (append_records, shared by both).
+# Reads the store, never writes it; must not talk to monerod or the workers.
+"""Each account's part of a scanned batch's store write."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from lws.monero.scan import CandidateSpend, FoundOutputs, ReceivedOutput, ReceivedRows, find_spends
-from lws.owned_filter import OwnedFilter
-from lws.scanwork import ParsedBatch, SpendBatch, TxMeta
+from lws.scan.batch import ParsedBatch, SpendBatch, TxMeta
+from lws.scan.owned_filter import OwnedFilter
 from lws.store import AccountBatch, AccountRecord, OutputRecord, Reader, SpendRecord, Store
 
 
@@ -48,7 +50,7 @@ class KnownInStore:
         return found
 
 
-class ShareBuilder:
+class AccountBatchBuilder:
     """One batch's share of the store write per account, built slice by
     slice in chain order: received outputs as records, and the candidate
     spends of outputs stored before or received earlier in the batch."""
@@ -67,6 +69,7 @@ class ShareBuilder:
         self._start = start
         self._end = end
         self._positions = {a.account_id: i for i, a in enumerate(participants)}
+        self._account_ids = [a.account_id for a in participants]
         self._outputs: list[list[OutputRecord]] = [[] for _ in participants]
         self._spends: list[list[SpendRecord]] = [[] for _ in participants]
         #: (position, index amount, global index) -> record, for this batch's outputs.
@@ -84,31 +87,25 @@ class ShareBuilder:
         for row, meta in zip(rows, metas, strict=True):
             for position in [p for p in row if meta.height < participants[p].record.scan_height]:
                 del row[position]
-        outputs = self._outputs
-        spends = self._spends
-        batch_outputs = self._batch_outputs
         with self._store.read() as reader:
             known = KnownInStore(reader, self._positions, self._owned_filter(reader))
             spend_rows = find_spends(txs, rows, known, self._found)
-            for meta, row, spend_row in zip(metas, rows, spend_rows, strict=True):
-                for position, found in row.items():
-                    for out in found:
-                        record = output_record(meta, out)
-                        outputs[position].append(record)
-                        batch_outputs[(position, record.index_amount, record.global_index)] = record
-                for position, candidates in spend_row.items():
-                    if meta.height < participants[position].record.scan_height:
-                        continue
-                    account_id = participants[position].account_id
-                    for spend in candidates:
-                        for member in spend.owned_members:
-                            source = batch_outputs.get((position, spend.amount, member))
-                            if source is None:
-                                source = stored_output(reader, account_id, spend.amount, member)
-                            if source is not None and source.tx_index < meta.tx_index:
-                                spends[position].append(
-                                    spend_record(meta, spend, source, pool=False)
-                                )
+            for meta, spend_row in zip(metas, spend_rows, strict=True):
+                for position in [
+                    p for p in spend_row if meta.height < participants[p].record.scan_height
+                ]:
+                    del spend_row[position]
+            append_records(
+                reader,
+                self._account_ids,
+                metas,
+                rows,
+                spend_rows,
+                self._outputs,
+                self._spends,
+                self._batch_outputs,
+                pool=False,
+            )
 
     def finish(self) -> dict[int, AccountBatch]:
         """The shares of the accounts the batch moves; the batch's outputs
@@ -128,6 +125,44 @@ class ShareBuilder:
             for i, a in enumerate(self._participants)
             if a.record.scan_height < self._end
         }
+
+
+def append_records(
+    reader: Reader,
+    account_ids: Sequence[int],
+    metas: Sequence[TxMeta],
+    rows: ReceivedRows,
+    spend_rows: Sequence[Mapping[int, Sequence[CandidateSpend]]],
+    outputs: list[list[OutputRecord]],
+    spends: list[list[SpendRecord]],
+    batch_outputs: dict[tuple[int, int, int], OutputRecord],
+    *,
+    pool: bool,
+) -> None:
+    """THE record building of a scan, mined or pool: the received ``rows``
+    and candidate ``spend_rows`` of the txs ``metas`` (positions index
+    ``account_ids``) appended to each account's ``outputs`` and ``spends``.
+    A spend's source is an output of this batch (``batch_outputs``, keyed by
+    position, index amount and global index; mined batches fill it) or one
+    already stored; a mined spend must come after its source in chain order.
+    Pool records have no height, and a pool output has no global index yet,
+    so it is never the source of a spend."""
+    for meta, row, spend_row in zip(metas, rows, spend_rows, strict=True):
+        for position, found in row.items():
+            for out in found:
+                record = output_record(meta, out, pool=pool)
+                outputs[position].append(record)
+                if not pool:
+                    batch_outputs[(position, record.index_amount, record.global_index)] = record
+        for position, candidates in spend_row.items():
+            account_id = account_ids[position]
+            for spend in candidates:
+                for member in spend.owned_members:
+                    source = batch_outputs.get((position, spend.amount, member))
+                    if source is None:
+                        source = stored_output(reader, account_id, spend.amount, member)
+                    if source is not None and (pool or source.tx_index < meta.tx_index):
+                        spends[position].append(spend_record(meta, spend, source, pool=pool))
 
 
 def output_record(meta: TxMeta, out: ReceivedOutput, *, pool: bool = False) -> OutputRecord:
@@ -187,8 +222,9 @@ def spend_record(
 
 __all__ = [
     "KnownInStore",
+    "append_records",
     "Participant",
-    "ShareBuilder",
+    "AccountBatchBuilder",
     "output_record",
     "spend_record",
     "stored_output",

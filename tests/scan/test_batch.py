@@ -4,8 +4,8 @@
 # mutated (torsioned / invalid tx keys, garbage extra, a forged amount, a blob
 # that does not parse). Checks parse_blocks, find_received / find_spends /
 # scan_transactions and the scanner's per-batch path (Scanner._scan_batch +
-# the store write). Also holds the blob-mutation helpers tests/e2e/test_hostile.py
-# reuses. No daemon: the daemon object given to the Scanner is never called.
+# the store write). The blob mutations are tests/support/hostile.py's. No
+# daemon: the daemon object given to the Scanner is never called.
 """Hostile transactions in a batch: parse_blocks and the scan step."""
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import msgspec
 import pytest
 import trio
 
-from lws import scanpool
 from lws.daemon import BlocksReply, Daemon
 from lws.errors import DaemonError, ScanWorkerError
 from lws.monero.amounts import commit, commitment_mask
@@ -32,108 +31,39 @@ from lws.monero.derivation import (
     generate_key_derivation,
 )
 from lws.monero.ed25519 import (
-    L,
     base_mul,
-    decode_point,
-    encode_point,
-    is_identity,
-    point_add,
-    point_mul,
     scalar_reduce,
 )
 from lws.monero.extra import parse_extra
 from lws.monero.hashing import keccak256
 from lws.monero.ownership import ViewKey, make_view_key
 from lws.monero.scan import ReceivedOutput, ScanTx, find_received, find_spends, scan_transactions
-from lws.monero.tx import Transaction, parse_transaction
-from lws.monero.varint import encode_varint
-from lws.regtest import TestKeys
-from lws.scanner import Scanner
-from lws.scanpool import ScanPool
-from lws.scanwork import (
-    TX_INDEX_STRIDE,
+from lws.monero.tx import parse_transaction
+from lws.scan import pool as scanpool
+from lws.scan.batch import (
     ParsedBatch,
     SpendBatch,
     merge_batches,
     parse_blocks,
     split_reply_guided,
 )
+from lws.scan.pool import ScanPool
+from lws.scan.scanner import Scanner
 from lws.store import AccountStatus, Store
+from lws.store.schema import position_of_tx_index
+from tests.support.hostile import (
+    TORSION_8,
+    UNDECODABLE_KEY,
+    replace_once,
+    torsion_mutation,
+    torsioned,
+    with_extra,
+    with_flipped_amount,
+    with_main_pubkey,
+)
+from tests.support.regtest import WalletKeys
 
-DATA = Path(__file__).parent / "monero" / "data"
-
-# --- blob mutation helpers (also used by tests/e2e/test_hostile.py) ----------
-
-
-def _find_torsion_point() -> bytes:
-    """An encoded point of order exactly 8 (the torsion part of some curve point)."""
-    for y in range(2, 1000):
-        point = decode_point(y.to_bytes(32, "little"))
-        if point is None:
-            continue
-        torsion = point_mul(L, point)  # kills the prime-order part
-        if not is_identity(point_mul(4, torsion)):
-            return encode_point(torsion)
-    raise AssertionError("no order-8 point found")
-
-
-#: A point T with 8T = 0 and 4T != 0.
-TORSION_8 = _find_torsion_point()
-
-
-def _find_undecodable_key() -> bytes:
-    """32 bytes that are no curve point (y below p with no x): monero's check_key fails."""
-    for y in range(2, 1000):
-        key = y.to_bytes(32, "little")
-        if decode_point(key) is None:
-            return key
-    raise AssertionError("every y decodes")
-
-
-#: A tx public key that does not decode.
-UNDECODABLE_KEY = _find_undecodable_key()
-
-
-def torsioned(key: bytes) -> bytes:
-    """``key + T``: a different encoding whose 8x multiple equals 8 * key."""
-    point = decode_point(key)
-    assert point is not None
-    out = encode_point(point_add(point, decode_point(TORSION_8)))  # type: ignore[arg-type]
-    assert out != key
-    return out
-
-
-def replace_once(blob: bytes, old: bytes, new: bytes) -> bytes:
-    assert blob.count(old) == 1, "the bytes to mutate are not unique in the blob"
-    return blob.replace(old, new)
-
-
-def with_extra(blob: bytes, tx: Transaction, extra: bytes) -> bytes:
-    """The blob with its ``extra`` field replaced (length prefix rewritten)."""
-    old = encode_varint(len(tx.extra)) + tx.extra
-    return replace_once(blob, old, encode_varint(len(extra)) + extra)
-
-
-def with_main_pubkey(blob: bytes, tx: Transaction, key: bytes) -> bytes:
-    """The blob with its first main tx public key replaced in place."""
-    pos = tx.extra.index(b"\x01" + parse_extra(tx.extra).tx_pubkeys[0])
-    extra = tx.extra[: pos + 1] + key + tx.extra[pos + 33 :]
-    return with_extra(blob, tx, extra)
-
-
-def with_flipped_amount(blob: bytes, tx: Transaction, index: int, bit: int = 0) -> bytes:
-    """The blob with one bit of output ``index``'s 8-byte encrypted amount flipped."""
-    assert tx.rct is not None
-    old = tx.rct.ecdh[index].amount
-    assert len(old) == 8
-    new = (int.from_bytes(old, "little") ^ (1 << bit)).to_bytes(8, "little")
-    return replace_once(blob, old, new)
-
-
-def torsion_mutation(blob: bytes) -> bytes:
-    """The blob with its first main tx public key R replaced by R + T."""
-    tx = parse_transaction(blob)
-    return with_main_pubkey(blob, tx, torsioned(parse_extra(tx.extra).tx_pubkeys[0]))
+DATA = Path(__file__).resolve().parents[1] / "monero" / "data"
 
 
 def replace_tx_blob(
@@ -151,7 +81,7 @@ def replace_tx_blob(
 
 
 def pay_to(
-    blob: bytes, tx_secret: bytes, payees: dict[int, tuple[TestKeys, int]]
+    blob: bytes, tx_secret: bytes, payees: dict[int, tuple[WalletKeys, int]]
 ) -> tuple[bytes, bytes]:
     """Re-target outputs of a real pruned RingCT blob: output i pays ``payees[i]``
     (keys, amount) from a new tx key ``R = tx_secret G`` (main address), with
@@ -185,9 +115,9 @@ def pay_to(
 #: Recorded blocks whose every tx blob is recorded too: 161 (1 tx), 162 (2 txs).
 FIRST_HEIGHT = 161
 
-ALICE = TestKeys("hostile-alice")
-BOB = TestKeys("hostile-bob")
-CAROL = TestKeys("hostile-carol")
+ALICE = WalletKeys("hostile-alice")
+BOB = WalletKeys("hostile-bob")
+CAROL = WalletKeys("hostile-carol")
 NAMES = ("alice", "bob", "carol")
 KEYS = {"alice": ALICE, "bob": BOB, "carol": CAROL}
 
@@ -278,7 +208,7 @@ def found(
             if scan is None:
                 continue
             for out in scan.received:
-                key = (meta.height, meta.tx_index % TX_INDEX_STRIDE, out.output_index)
+                key = (meta.height, position_of_tx_index(meta.tx_index), out.output_index)
                 assert key not in result, "an output was found twice"
                 result[key] = (NAMES[position], out.amount, out)
     return result
@@ -408,13 +338,13 @@ def test_unparseable_tx_is_skipped_with_a_log_line(
     mutate: Callable[[bytes], bytes],
 ) -> None:
     reply = replace_tx_blob(base_reply, 162, 0, mutate)
-    with caplog.at_level(logging.WARNING, logger="lws.scanwork"):
+    with caplog.at_level(logging.WARNING, logger="lws.scan.batch"):
         batch = parse_blocks(reply)
-    skips = [r for r in caplog.records if r.name == "lws.scanwork" and "skipped" in r.message]
+    skips = [r for r in caplog.records if r.name == "lws.scan.batch" and "skipped" in r.message]
     assert len(skips) == 1
     assert skips[0].getMessage().startswith("block 162 tx 1 skipped")
     assert len(batch.txs) == 4  # 2 miner txs + 3 - 1 transfers
-    assert {m.tx_index % TX_INDEX_STRIDE for m in batch.metas if m.height == 162} == {0, 2}
+    assert {position_of_tx_index(m.tx_index) for m in batch.metas if m.height == 162} == {0, 2}
     got = found(batch, accounts)
     assert summary(got) == {k: v for k, v in EXPECTED.items() if k[:2] != (162, 1)}
 
@@ -518,7 +448,7 @@ async def test_scanner_batch_path_on_hostile_batch(
             assert any(
                 "block 162 tx 1 skipped" in r.getMessage()
                 for r in caplog.records
-                if r.name == "lws.scanwork"
+                if r.name == "lws.scan.batch"
             )
             assert [b.height for b in batch.blocks] == [FIRST_HEIGHT, FIRST_HEIGHT + 1]
             hashes = [b.hash for b in batch.blocks]
@@ -529,7 +459,7 @@ async def test_scanner_batch_path_on_hostile_batch(
             scanner.pool.close()
         stored = {
             name: {
-                (o.height, o.tx_index % TX_INDEX_STRIDE, o.output_index, o.amount)
+                (o.height, position_of_tx_index(o.tx_index), o.output_index, o.amount)
                 for o in store.query(lambda r, i=ids[name]: r.outputs(i))
             }
             for name in NAMES

@@ -9,8 +9,9 @@ import httpx
 import pytest
 import trio
 
-from lws import daemon as daemon_module
-from lws.daemon import THREAD_DECODE_BYTES, Daemon
+from lws.daemon import Daemon
+from lws.daemon import client as daemon_module
+from lws.daemon.client import THREAD_DECODE_BYTES
 from lws.errors import DaemonError
 from lws.monero import epee
 

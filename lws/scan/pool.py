@@ -26,14 +26,15 @@ from lws.gc_tuning import tune_for_long_running
 from lws.monero.extra import parse_extra
 from lws.monero.ownership import ViewKey, uses_x25519_ladders
 from lws.monero.scan import ReceivedRows, ScanTx, find_received
-from lws.monero.x25519 import fastest_backend
-from lws.scanwork import (
+from lws.scan.batch import (
     ParsedBatch,
     SpendBatch,
     merge_batches,
     parse_blocks,
     split_reply_guided,
 )
+
+from .ladders import use_fastest_ladders
 
 #: A parsed reply, and find_received's rows for its txs in [start, end).
 ParsedAndFound = tuple[ParsedBatch, ReceivedRows]
@@ -109,7 +110,7 @@ def _worker_main(conn: multiprocessing.connection.Connection) -> None:
     accounts: Sequence[ViewKey] = ()
     tune_for_long_running()
     if uses_x25519_ladders():
-        fastest_backend()  # the X25519 backend is timed once, here, not in a scan
+        use_fastest_ladders()  # the X25519 backend is timed once, here, not in a scan
     conn.send(("ready", None))  # imports done: the first scan is not slowed by them
     while True:
         try:
@@ -158,6 +159,8 @@ class ScanPool:
 
     def start(self) -> None:
         """Start the workers and wait until each is ready (blocking: call it in a thread)."""
+        if self.size <= 1 and uses_x25519_ladders():
+            use_fastest_ladders()  # this process scans: time the backends here, once
         if self.size <= 1 or self._procs:
             return
         context = multiprocessing.get_context("spawn")

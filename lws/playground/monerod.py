@@ -1,9 +1,10 @@
-# Owns starting and stopping real monerod (regtest) and monero-wallet-rpc
-# processes on free loopback ports in their own folders, with small blocking
-# RPC helpers for them. Used by the test harness, tools/ and the playground.
+# Owns starting and stopping a real monerod (--regtest --offline) on free
+# loopback ports in its own folder, with small blocking RPC helpers, and the
+# base class of such RPC child processes (the test harness's wallet-rpc
+# driver builds on it). The playground runs it; the tests and tools reuse it.
 # Must not touch lws's store, scanner or API; never imported by the server's
 # normal (non-playground) path.
-"""Real Monero processes for tests, benchmarks and the regtest playground."""
+"""A real regtest monerod for the playground (and the test harness)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,10 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-
-from lws.monero.ed25519 import base_mul, hash_to_scalar, scalar_reduce
-from lws.monero.hashing import keccak256
 
 #: How long a process may take to answer its first RPC call.
 STARTUP_TIMEOUT_S = 60.0
@@ -35,12 +32,6 @@ SPENDABLE_AGE_BLOCKS = 10
 
 class RpcError(RuntimeError):
     """A JSON-RPC call answered with an error object."""
-
-
-#: wallet-rpc's error code for a failed request to its daemon.
-NO_DAEMON_CONNECTION = -38
-#: How often a call failing with it is tried again.
-NO_DAEMON_RETRIES = 2
 
 
 def free_port() -> int:
@@ -59,25 +50,7 @@ def which(binary: str) -> str:
     return path
 
 
-class TestKeys:
-    """Deterministic wallet keys from a label (spend secret -> view = Hs(spend))."""
-
-    __test__ = False  # not a pytest class
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.spend_secret = scalar_reduce(keccak256(b"lws-test-wallet:" + label.encode()))
-        self.view_secret = hash_to_scalar(self.spend_secret)
-        self.spend_public = base_mul(self.spend_secret)
-        self.view_public = base_mul(self.view_secret)
-
-    def address(self) -> str:
-        from lws.monero.address import Network, make_address
-
-        return make_address(Network.MAINNET, self.spend_public, self.view_public)
-
-
-class _Process:
+class RpcProcess:
     """A child process with a JSON(-RPC) endpoint on 127.0.0.1:port."""
 
     name = "process"
@@ -155,14 +128,14 @@ class _Process:
                 proc.wait()
         self.client.close()
 
-    def __enter__(self) -> _Process:
+    def __enter__(self) -> RpcProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-class Monerod(_Process):
+class Monerod(RpcProcess):
     """``monerod --regtest --offline --fixed-difficulty 1`` in its own folder."""
 
     name = "monerod"
@@ -244,119 +217,3 @@ class Monerod(_Process):
 
     def pool_hashes(self) -> list[str]:
         return list(self.call("get_transaction_pool_hashes").get("tx_hashes", []))
-
-
-class WalletRpc(_Process):
-    """``monero-wallet-rpc`` against a :class:`Monerod`, one open wallet at a time."""
-
-    name = "wallet-rpc"
-
-    def __init__(self, workdir: Path, daemon: Monerod) -> None:
-        super().__init__(workdir)
-        (workdir / "wallets").mkdir(parents=True, exist_ok=True)
-        self.current: str | None = None
-        self._spawn(
-            [
-                which("monero-wallet-rpc"),
-                "--wallet-dir",
-                str(workdir / "wallets"),
-                "--rpc-bind-ip",
-                "127.0.0.1",
-                "--rpc-bind-port",
-                str(self.port),
-                "--disable-rpc-login",
-                "--daemon-address",
-                f"127.0.0.1:{daemon.port}",
-                "--trusted-daemon",
-                "--shared-ringdb-dir",
-                str(workdir / "ringdb"),
-                "--non-interactive",
-                "--log-file",
-                str(self.log_path),
-                "--log-level",
-                "0",
-            ]
-        )
-
-    def _ready(self) -> bool:
-        try:
-            self.rpc("get_version")
-            return True
-        except (httpx.HTTPError, RpcError):
-            return False
-
-    def rpc(self, method: str, **params: Any) -> Any:
-        """As the daemon's, but a call that failed with wallet-rpc's "no
-        connection to daemon" (-38) is tried again: on a loaded 2-core machine
-        wallet2 sometimes loses a request to its daemon for a moment (seen once
-        in CI, in a ``transfer`` while it fetched decoys). For ``transfer``
-        that is nearly always before anything is relayed; a lost relay
-        request would make the retry a second transaction."""
-        for attempt in range(NO_DAEMON_RETRIES + 1):
-            try:
-                return super().rpc(method, **params)
-            except RpcError as exc:
-                if (
-                    f"'code': {NO_DAEMON_CONNECTION}" not in str(exc)
-                    or attempt == NO_DAEMON_RETRIES
-                ):
-                    raise
-                time.sleep(1.0)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def create_from_keys(self, name: str, keys: TestKeys, *, view_only: bool = False) -> str:
-        """Create (or reopen) wallet ``name`` from ``keys``; returns its address."""
-        address = keys.address()
-        wallet_file = self.workdir / "wallets" / name
-        if wallet_file.exists():
-            self.open(name)
-            return address
-        self.close()
-        params: dict[str, Any] = {
-            "filename": name,
-            "address": address,
-            "viewkey": keys.view_secret.hex(),
-            "password": "",
-            "restore_height": 0,
-            "autosave_current": True,
-        }
-        if not view_only:
-            params["spendkey"] = keys.spend_secret.hex()
-        self.rpc("generate_from_keys", **params)
-        self.current = name
-        return address
-
-    def open(self, name: str) -> None:
-        if self.current == name:
-            return
-        self.close()
-        self.rpc("open_wallet", filename=name, password="")
-        self.current = name
-
-    def close(self) -> None:
-        if self.current is not None:
-            self.rpc("close_wallet")
-            self.current = None
-
-    def refresh(self) -> None:
-        self.rpc("refresh")
-
-    def incoming_transfers(self) -> list[dict[str, Any]]:
-        """Every output the wallet owns, over all its accounts."""
-        accounts = self.rpc("get_accounts")["subaddress_accounts"]
-        transfers: list[dict[str, Any]] = []
-        for account in accounts:
-            result = self.rpc(
-                "incoming_transfers", transfer_type="all", account_index=account["account_index"]
-            )
-            transfers.extend(result.get("transfers", []))
-        return transfers
-
-
-@contextlib.contextmanager
-def regtest_node(workdir: Path, *, keep_chain: bool = False) -> Iterator[Monerod]:
-    daemon = Monerod(workdir, keep_chain=keep_chain)
-    try:
-        yield daemon
-    finally:
-        daemon.stop()

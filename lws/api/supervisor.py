@@ -1,5 +1,5 @@
 # Owns the API worker processes of `lws serve` with api_workers > 1, from
-# the main process: starts each (worker.py) with the main process's
+# the main process: starts each (lws/api_worker.py) with the main process's
 # listening sockets as inherited descriptors and the config on its stdin,
 # forwards the scanner status to it when it changes, turns its wake-up lines
 # into scanner wake-ups, restarts one that exits unexpectedly, and stops
@@ -22,7 +22,7 @@ from lws.config import Config
 from lws.services.context import ScannerStatusProvider
 
 from .server import GRACEFUL_TIMEOUT_S
-from .worker import READY, WAKE, LineReader
+from .worker_pipe import READY, WAKE, LineReader
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class ApiWorkers:
         task_status: trio.TaskStatus[None] | None,
     ) -> int | None:
         proc = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "lws.api.worker", *map(str, self.fds)],
+            [sys.executable, "-m", "lws.api_worker", *map(str, self.fds)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             pass_fds=self.fds,

@@ -1,4 +1,4 @@
-# Owns the tests of lws.owned_filter: it never says "no" for an output it
+# Owns the tests of lws.scan.owned_filter: it never says "no" for an output it
 # was given, says "no" for nearly all others, and treats pre-RingCT amounts
 # as always "maybe".
 from __future__ import annotations
@@ -8,7 +8,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lws.owned_filter import FILTER_BITS, OwnedFilter
+from lws.scan.owned_filter import FILTER_BITS, OwnedFilter
 
 
 def test_every_added_output_is_maybe_owned() -> None:

@@ -1,6 +1,6 @@
 # Owns the cached benchmark chain: its deterministic plan (who sends what to
 # whom), building it on a real regtest monerod with real monero-wallet-rpc
-# processes (through lws.regtest only), the on-disk cache with its manifest,
+# processes (through tests.support.regtest only), the on-disk cache with its manifest,
 # reopening it for benchmarks, and timing wallet-rpc's own view-only refresh
 # as a yardstick. Developer tooling: never imported by lws/, and must not
 # touch lws's store, scanner or API (the chain must not depend on them).
@@ -40,12 +40,12 @@ from nacl import bindings as _sodium
 
 from lws.monero.address import Network, make_address
 from lws.monero.ed25519 import base_mul, hash_to_scalar
-from lws.regtest import (
+from tests.support.regtest import (
     COINBASE_UNLOCK_BLOCKS,
     SPENDABLE_AGE_BLOCKS,
     Monerod,
     RpcError,
-    TestKeys,
+    WalletKeys,
     WalletRpc,
     which,
 )
@@ -262,7 +262,7 @@ def all_labels() -> list[str]:
 def subaddress(label: str, major: int, minor: int) -> str:
     """wallet2's subaddress (major, minor) of ``label``'s keys:
     m = Hs("SubAddr\\0" || a || major || minor), D = B + m G, C = a D."""
-    keys = TestKeys(label)
+    keys = WalletKeys(label)
     m = hash_to_scalar(b"SubAddr\x00" + keys.view_secret + struct.pack("<II", major, minor))
     spend = _sodium.crypto_core_ed25519_add(keys.spend_public, base_mul(m))
     view = _sodium.crypto_scalarmult_ed25519_noclamp(keys.view_secret, spend)
@@ -270,7 +270,7 @@ def subaddress(label: str, major: int, minor: int) -> str:
 
 
 def integrated_address(label: str, payment_id_hex: str) -> str:
-    keys = TestKeys(label)
+    keys = WalletKeys(label)
     return make_address(
         Network.MAINNET,
         keys.spend_public,
@@ -281,7 +281,7 @@ def integrated_address(label: str, payment_id_hex: str) -> str:
 
 def derive_addresses() -> AddressBook:
     """Every address the plan pays, computed from the deterministic keys."""
-    book = AddressBook(primary={label: TestKeys(label).address() for label in all_labels()})
+    book = AddressBook(primary={label: WalletKeys(label).address() for label in all_labels()})
     for label, indexes in SUBADDRESSES.items():
         book.subaddresses[label] = {(m, n): subaddress(label, m, n) for m, n in indexes}
     for label, payment_id in INTEGRATED.items():
@@ -291,7 +291,7 @@ def derive_addresses() -> AddressBook:
 
 def check_addresses(wallet: WalletRpc, book: AddressBook, label: str) -> None:
     """Compare ``label``'s computed addresses with what monero-wallet-rpc makes."""
-    wallet.create_from_keys(f"check-{label}", TestKeys(label), view_only=True)
+    wallet.create_from_keys(f"check-{label}", WalletKeys(label), view_only=True)
     wanted = book.subaddresses.get(label, {})
     for major in sorted({m for m, _ in wanted}):
         while len(wallet.rpc("get_accounts")["subaddress_accounts"]) <= major:
@@ -326,7 +326,7 @@ class Sender:
         self.index = index
         self.label = sender_label(index)
         self.wallet = wallet
-        self.address = wallet.create_from_keys(self.label, TestKeys(self.label))
+        self.address = wallet.create_from_keys(self.label, WalletKeys(self.label))
         self.txids: list[str] = []
 
     def transfer(self, addresses: list[tuple[str, int]]) -> str:
@@ -387,7 +387,7 @@ class Builder:
         for _ in range(MAX_RESCUE_BLOCKS):
             self.log(f"{sender.label}: no unlocked money, mining a rescue block")
             self.rescue_blocks += 1
-            daemon.mine(1, TestKeys(MINER_LABEL).address())
+            daemon.mine(1, WalletKeys(MINER_LABEL).address())
             sender.wallet.refresh()
             try:
                 return sender.transfer(addresses)
@@ -408,7 +408,7 @@ class Builder:
         missing = [bench_label(i) for i in range(BENCH_WALLETS) if bench_label(i) not in receipts]
         if missing and self.tx_count == TX_COUNT:
             raise AssertionError(f"plan leaves bench wallets empty: {missing}")
-        miner = TestKeys(MINER_LABEL).address()
+        miner = WalletKeys(MINER_LABEL).address()
         with contextlib.ExitStack() as stack:
             daemon = Monerod(self.workdir / "monerod")
             stack.callback(daemon.stop)
@@ -719,7 +719,7 @@ def time_wallet_rpc_refresh(
         stack.callback(wallet.stop)
         tip = daemon.height()
         started = time.perf_counter()
-        wallet.create_from_keys(label, TestKeys(label), view_only=True)
+        wallet.create_from_keys(label, WalletKeys(label), view_only=True)
         wallet.rpc("auto_refresh", enable=False)
         wallet.rpc("refresh")
         restore = time.perf_counter() - started

@@ -8,17 +8,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
 import msgspec
 import trio
 
-from lws.blocks_body import decode_get_blocks
 from lws.errors import DaemonError, DaemonUnavailable, LwsError
 from lws.monero import epee
 from lws.monero.errors import MoneroFormatError
+
+from .blocks_reply import BlocksReply, check_status, checked_blocks_reply, fast_blocks_reply
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -27,8 +28,6 @@ T = TypeVar("T")
 CONNECT_TIMEOUT_S = 5.0
 #: Seconds for a whole reply: get_blocks.bin replies reach 100 MB on a busy chain.
 READ_TIMEOUT_S = 120.0
-#: monerod answers at most this many blocks per get_blocks.bin (COMMAND_RPC_GET_BLOCKS_FAST_MAX_BLOCK_COUNT).
-MAX_BLOCKS_PER_REPLY = 1000
 #: monerod's restricted RPC caps get_outs at this many outputs per call.
 MAX_OUTS_PER_CALL = 5000
 #: Replies larger than this are decoded in a worker thread: a get_blocks.bin
@@ -68,17 +67,6 @@ class DaemonInfo(msgspec.Struct, frozen=True):
     status: str = ""
     outgoing_connections_count: int = 0
     incoming_connections_count: int = 0
-
-
-class BlocksReply(msgspec.Struct, frozen=True):
-    """The parts of a ``/get_blocks.bin`` reply a scanner reads."""
-
-    start_height: int
-    current_height: int
-    #: (block blob, [(pruned tx blob, prunable hash)]) per block
-    blocks: list[tuple[bytes, list[bytes]]]
-    #: per block, per tx (miner tx first), the global output indexes
-    output_indices: list[list[list[int]]]
 
 
 class Daemon:
@@ -133,7 +121,7 @@ class Daemon:
         result = data.get("result")
         if not isinstance(result, dict):
             raise DaemonError(f"monerod sent no result for {method}")
-        _check_status(method, result)
+        check_status(method, result)
         return result
 
     async def call(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -171,7 +159,7 @@ class Daemon:
                 data = epee.loads(content)
             except MoneroFormatError as exc:
                 raise DaemonError(f"monerod sent a malformed epee body for {path}: {exc}") from exc
-            _check_status(path, data)
+            check_status(path, data)
             return convert(data)
 
         return await _decode(decode, reply.content)
@@ -211,18 +199,18 @@ class Daemon:
                 "prune": True,
                 "no_miner_tx": False,
             },
-            _checked_blocks_reply,
-            _fast_blocks_reply,
+            checked_blocks_reply,
+            fast_blocks_reply,
         )
 
     async def get_height(self) -> tuple[int, str]:
         data = await self.call("/get_height")
-        _check_status("/get_height", data)
+        check_status("/get_height", data)
         return int(data["height"]), str(data.get("hash", ""))
 
     async def get_pool_hashes(self) -> list[bytes]:
         data = await self.call("/get_transaction_pool_hashes")
-        _check_status("/get_transaction_pool_hashes", data)
+        check_status("/get_transaction_pool_hashes", data)
         return [bytes.fromhex(h) for h in data.get("tx_hashes", [])]
 
     async def get_transactions(
@@ -236,7 +224,7 @@ class Daemon:
                 "/get_transactions",
                 {"txs_hashes": [h.hex() for h in chunk], "decode_as_json": False, "prune": prune},
             )
-            _check_status("/get_transactions", data)
+            check_status("/get_transactions", data)
             found.extend(data.get("txs", []))
         return found
 
@@ -312,7 +300,7 @@ class Daemon:
                 "/get_outs",
                 {"outputs": [{"amount": a, "index": i} for a, i in chunk], "get_txid": False},
             )
-            _check_status("/get_outs", data)
+            check_status("/get_outs", data)
             try:
                 outs = msgspec.convert(data.get("outs", []), list[OutEntry], strict=False)
             except msgspec.ValidationError as exc:
@@ -337,16 +325,6 @@ class Daemon:
         return SendResult(ok=False, flags=flags, reason=reason if isinstance(reason, str) else "")
 
 
-def _check_status(what: str, data: dict[str, Any]) -> None:
-    status = data.get("status")
-    if isinstance(status, bytes):
-        status = status.decode(errors="replace")
-    if status is not None and status != "OK":
-        if status == "BUSY":
-            raise DaemonUnavailable(f"monerod is busy ({what})")
-        raise DaemonError(f"monerod {what}: {status}")
-
-
 _JSON_DECODE = msgspec.json.Decoder().decode
 
 
@@ -359,55 +337,6 @@ async def _decode(decode: Callable[[bytes], T], content: bytes) -> T:
 
 def _as_is(data: dict[str, Any]) -> dict[str, Any]:
     return data
-
-
-def _checked_blocks_reply(reply: dict[str, Any]) -> BlocksReply:
-    try:
-        return _blocks_reply(reply)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DaemonError(f"monerod get_blocks.bin reply is malformed: {exc}") from exc
-
-
-def _blocks_reply(reply: dict[str, Any]) -> BlocksReply:
-    blocks: list[tuple[bytes, list[bytes]]] = []
-    for entry in reply.get("blocks", []):
-        txs: list[bytes] = []
-        for tx in entry.get("txs", []):
-            txs.append(tx["blob"] if isinstance(tx, dict) else tx)
-        blocks.append((entry["block"], txs))
-    indices: list[list[list[int]]] = []
-    for per_block in reply.get("output_indices", []):
-        indices.append([list(per_tx.get("indices", [])) for per_tx in per_block.get("indices", [])])
-    return _blocks_reply_of(reply, blocks, indices)
-
-
-def _blocks_reply_of(
-    scalars: Mapping[str, Any],
-    blocks: list[tuple[bytes, list[bytes]]],
-    indices: list[list[list[int]]],
-) -> BlocksReply:
-    if len(indices) != len(blocks):
-        raise ValueError(f"{len(blocks)} blocks but {len(indices)} output index lists")
-    return BlocksReply(
-        start_height=int(scalars.get("start_height", 0)),
-        current_height=int(scalars.get("current_height", 0)),
-        blocks=blocks,
-        output_indices=indices,
-    )
-
-
-def _fast_blocks_reply(content: bytes) -> BlocksReply | None:
-    """A get_blocks.bin body in monerod's usual layout, decoded by the fast
-    path (status and shape checked as the generic way does); None otherwise."""
-    decoded = decode_get_blocks(content)
-    if decoded is None:
-        return None
-    scalars, blocks, indices = decoded
-    _check_status("/get_blocks.bin", scalars)
-    try:
-        return _blocks_reply_of(scalars, blocks, indices)
-    except (TypeError, ValueError) as exc:
-        raise DaemonError(f"monerod get_blocks.bin reply is malformed: {exc}") from exc
 
 
 # --- replies of the wallet API's daemon calls --------------------------------

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lws.regtest import TestKeys, free_port
 from lws.store import Store
-from tests.e2e.test_scanner_oracle import add_accounts, scan_to_tip
+from tests.support.regtest import WalletKeys, free_port
+from tests.support.scanning import add_accounts, scan_to_tip
 
 
 def snapshot(store: Store, ids: Mapping[str, int]) -> dict[str, Any]:
@@ -113,7 +113,7 @@ class CrashReport:
 async def crash_and_compare(
     workdir: Path,
     daemon_url: str,
-    keys: Mapping[str, TestKeys],
+    keys: Mapping[str, WalletKeys],
     height: int,
     *,
     kills: int,

@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
-from lws.daemon import BlocksReply, _blocks_reply
+from lws.daemon import BlocksReply
+from lws.daemon.blocks_reply import blocks_reply_from_epee
 from lws.monero import epee
-from lws.regtest import Monerod
+from tests.support.regtest import Monerod
 
 
 def genesis_hash(daemon: Monerod) -> bytes:
@@ -25,7 +26,7 @@ def fetch_chain(daemon: Monerod) -> list[BlocksReply]:
         body = epee.dumps(
             {"block_ids": genesis, "start_height": start, "prune": True, "no_miner_tx": False}
         )
-        reply = _blocks_reply(epee.loads(daemon.call_bin("/get_blocks.bin", body)))
+        reply = blocks_reply_from_epee(epee.loads(daemon.call_bin("/get_blocks.bin", body)))
         assert reply.blocks, "monerod returned no blocks below its height"
         replies.append(reply)
         start = reply.start_height + len(reply.blocks)

@@ -1,5 +1,6 @@
-# Owns one API worker process of `lws serve` with api_workers > 1: started by
-# workers.py with the main process's listening sockets as inherited
+# Owns the composition root of one API worker process of `lws serve` with
+# api_workers > 1 (beside lws/app.py, the main process's): started by
+# lws/api/supervisor.py with the main process's listening sockets as inherited
 # descriptors (their numbers in argv), its config as the first line on stdin
 # and the scanner's status as later lines; it serves the wallet API on those
 # sockets over its own store handle, daemon client and caches, says "ready"
@@ -7,7 +8,7 @@
 # kept for that; anything else printed goes to stderr). It stops on
 # SIGTERM/SIGINT, or when its stdin closes (the main process is gone). Must
 # not scan or run anything but the API.
-"""An API worker process: ``python -m lws.api.worker FD...``."""
+"""An API worker process: ``python -m lws.api_worker FD...``."""
 
 from __future__ import annotations
 
@@ -20,44 +21,17 @@ import sys
 import msgspec
 import trio
 
+from lws.api.app import create_app
+from lws.api.server import ApiServer
+from lws.api.worker_pipe import READY, WAKE, LineReader
 from lws.config import Config
 from lws.daemon import Daemon
 from lws.gc_tuning import tune_for_long_running
-from lws.services.context import ScannerStatus
+from lws.scan.status import ScannerStatus
+from lws.services.context import Services
 from lws.store import Store
 
-from .app import create_app
-from .server import ApiServer
-
 log = logging.getLogger(__name__)
-
-#: Lines a worker writes to the main process.
-READY = b"ready\n"
-WAKE = b"wake\n"
-#: Longest line the main process sends (a config or a status).
-MAX_LINE = 64 * 1024
-
-
-class LineReader:
-    """Newline-terminated lines from a stream; b"" at end of stream."""
-
-    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
-        self.stream = stream
-        self.buffer = bytearray()
-
-    async def line(self) -> bytes:
-        while True:
-            end = self.buffer.find(b"\n")
-            if end != -1:
-                line = bytes(self.buffer[:end])
-                del self.buffer[: end + 1]
-                return line
-            if len(self.buffer) > MAX_LINE:
-                raise ValueError("line too long")
-            data = await self.stream.receive_some(MAX_LINE)
-            if not data:
-                return b""
-            self.buffer += data
 
 
 async def serve(fds: list[int]) -> None:
@@ -83,7 +57,8 @@ async def serve(fds: list[int]) -> None:
     store = Store.open(config.data_path / "store", network=config.network)
     daemon = Daemon(config.daemon_url)
     shutdown = trio.Event()
-    app = create_app(config, store, daemon, lambda: status[0], wake_scanner=wake_scanner)
+    services = Services(config, store, daemon, lambda: status[0], wake_scanner=wake_scanner)
+    app = create_app(services)
     api = ApiServer(config, app, shutdown=shutdown, inherited=sockets)
 
     async def follow_main() -> None:

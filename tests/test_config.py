@@ -13,7 +13,7 @@ import pytest
 from lws.config import Config, load_config
 from lws.errors import ConfigError
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "conf" / "lws.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[1] / "conf" / "lws.example.toml"
 
 
 def test_example_documents_every_option_with_its_default() -> None:

@@ -1,9 +1,9 @@
 # Owns the scan loop: keeps the store in step with monerod's chain for every
 # active account (tip pass for accounts at the top, catch-up pass for new or
 # imported ones, reorg rollback, pool view), with backoff while the daemon is
-# down and progress in the logs. CPU work goes to lws.scanpool, the records
-# of a batch are built by lws.shares, storage is lws.store (one write
-# transaction per batch). Must not serve HTTP or decide anything about
+# down, progress in the logs and its status (status.py). CPU work goes to the
+# worker pool (pool.py), the records of a batch are built by batch_write.py,
+# storage is lws.store (one write transaction per batch). Must not serve HTTP or decide anything about
 # accounts beyond scanning them.
 """The scanner task."""
 
@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 import trio
 
-from lws.daemon import BlocksReply, Daemon, NetworkMismatch
+from lws.daemon import MAX_BLOCKS_PER_REPLY, BlocksReply, Daemon, NetworkMismatch
 from lws.errors import DaemonError, DaemonUnavailable, ScanWorkerError
 from lws.monero.errors import MoneroFormatError
 from lws.monero.ownership import ViewKey, make_view_key
@@ -27,11 +27,7 @@ from lws.monero.scan import (
     ScanTx,
     find_spends,
 )
-from lws.monero.subaddress import build_subaddress_table
-from lws.owned_filter import OwnedFilter
-from lws.scanpool import ScanPool
-from lws.scanwork import ParsedBatch, SpendBatch, TxMeta, log_skipped, pool_tx
-from lws.shares import KnownInStore, ShareBuilder, output_record, spend_record, stored_output
+from lws.monero.subaddress import build_subaddress_table, lookahead_ranges
 from lws.store import (
     AccountBatch,
     AccountPool,
@@ -43,30 +39,21 @@ from lws.store import (
     Store,
 )
 
+from .batch import ParsedBatch, SpendBatch, TxMeta, log_skipped, pool_tx
+from .batch_write import AccountBatchBuilder, KnownInStore, append_records
+from .owned_filter import OwnedFilter
+from .pool import ScanPool
+from .status import ScannerStatus, ScanState
+
 log = logging.getLogger(__name__)
 
 #: Longest wait between retries while monerod is down or failing.
 MAX_BACKOFF_S = 60.0
 #: How often progress is logged while blocks are being scanned.
 PROGRESS_EVERY_S = 10.0
-#: Blocks scanned (and committed) per batch at most: monerod sends up to 1000.
-MAX_BATCH_BLOCKS = 1000
 #: Pool transactions kept parsed between polls (bounded by the pool itself,
 #: this caps memory if monerod's pool is huge).
 MAX_POOL_CACHE = 50_000
-
-
-class ScannerStatus(msgspec.Struct):
-    """What operators and daemon_status see."""
-
-    state: str = "starting"  # starting | ok | synchronizing | unavailable | wrong_network
-    daemon_height: int = 0
-    #: Blocks the store holds (the next height the tip pass scans).
-    chain_height: int = 0
-    accounts_active: int = 0
-    accounts_behind: int = 0
-    blocks_per_second: float = 0.0
-    last_error: str = ""
 
 
 class _Account(msgspec.Struct):
@@ -84,7 +71,7 @@ class Scanner:
         network: str,
         workers: int = 0,
         poll_interval: float = 2.0,
-        batch_blocks: int = MAX_BATCH_BLOCKS,
+        batch_blocks: int = MAX_BLOCKS_PER_REPLY,
         pool: ScanPool | None = None,
     ) -> None:
         self.store = store
@@ -130,16 +117,16 @@ class Scanner:
                     progressed = await self.step()
                     backoff = 1.0
                 except NetworkMismatch as exc:
-                    self._set_state("wrong_network", str(exc), logging.ERROR)
+                    self._set_state(ScanState.WRONG_NETWORK, str(exc), logging.ERROR)
                     await self._sleep(MAX_BACKOFF_S)
                     continue
                 except (DaemonUnavailable, DaemonError) as exc:
-                    self._set_state("unavailable", str(exc), logging.WARNING)
+                    self._set_state(ScanState.UNAVAILABLE, str(exc), logging.WARNING)
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_S)
                     continue
                 except ScanWorkerError as exc:  # nothing was written; workers restart
-                    self._set_state("worker_failed", str(exc), logging.ERROR)
+                    self._set_state(ScanState.WORKER_FAILED, str(exc), logging.ERROR)
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_S)
                     continue
@@ -153,7 +140,7 @@ class Scanner:
     async def step(self) -> bool:
         """One round: tip pass, catch-up pass, pool. True if blocks were scanned."""
         info = await self.daemon.check_network(self.network)
-        self.status.daemon_height = info.height
+        self._update(daemon_height=info.height)
         if info.untrusted or info.was_bootstrap_ever_used and info.bootstrap_daemon_address:
             raise DaemonUnavailable(
                 "monerod is serving from a bootstrap daemon: not scanning from it"
@@ -162,7 +149,7 @@ class Scanner:
             not info.synchronized and not info.offline and info.target_height > info.height
         ):
             self._set_state(
-                "synchronizing",
+                ScanState.SYNCHRONIZING,
                 f"monerod is syncing ({info.height}/{info.target_height})",
                 logging.INFO,
             )
@@ -174,8 +161,7 @@ class Scanner:
         chain_next = 0 if top is None else top[0] + 1
         tip = [a for a in accounts if a.record.scan_height >= chain_next]
         behind = [a for a in accounts if a.record.scan_height < chain_next]
-        self.status.accounts_active = len(accounts)
-        self.status.accounts_behind = len(behind)
+        self._update(accounts_active=len(accounts), accounts_behind=len(behind))
 
         scanned = await self._tip_pass(tip, top, info.height)
         if behind and not scanned:
@@ -186,7 +172,7 @@ class Scanner:
             self._pool_seen = None
         else:
             await self._pool_pass(tip)
-        self._set_state("ok", "", logging.INFO)
+        self._set_state(ScanState.OK, "", logging.INFO)
         return scanned
 
     # --- passes -------------------------------------------------------------
@@ -289,7 +275,7 @@ class Scanner:
         each slice's share of the store write is built here as soon as the
         slices before it are in, while the workers scan the rest."""
         self.pool.set_accounts([a.view_key for a in participants])
-        builder = ShareBuilder(self.store, self._owned_filter, participants, start, end)
+        builder = AccountBatchBuilder(self.store, self._owned_filter, participants, start, end)
 
         async def on_slice(part: ParsedBatch | SpendBatch, rows: ReceivedRows) -> None:
             log_skipped(part)
@@ -394,18 +380,10 @@ class Scanner:
         with self.store.read() as reader:
             owned = self._owned_filter(reader)
             spend_rows = find_spends(txs, received, KnownInStore(reader, positions, owned))
-            for meta, row, spend_row in zip(metas, received, spend_rows, strict=True):
-                for position, found in row.items():
-                    outputs[position].extend(output_record(meta, out, pool=True) for out in found)
-                for position, candidates in spend_row.items():
-                    account_id = tip[position].account_id
-                    for spend in candidates:
-                        for member in spend.owned_members:
-                            source = stored_output(reader, account_id, spend.amount, member)
-                            if source is not None:  # a spend of a pool output has no stored source
-                                spends[position].append(
-                                    spend_record(meta, spend, source, pool=True)
-                                )
+            account_ids = [a.account_id for a in tip]
+            append_records(
+                reader, account_ids, metas, received, spend_rows, outputs, spends, {}, pool=True
+            )
         return {
             a.account_id: AccountPool(outputs=tuple(outputs[i]), spends=tuple(spends[i]))
             for i, a in enumerate(tip)
@@ -459,25 +437,28 @@ class Scanner:
             await self._wakeup.wait()
         self._wakeup = trio.Event()
 
-    def _set_state(self, state: str, message: str, level: int) -> None:
+    def _update(self, **changes: Any) -> None:
+        """Replace the status with ``changes`` applied (readers see whole values)."""
+        self.status = msgspec.structs.replace(self.status, **changes)
+
+    def _set_state(self, state: ScanState, message: str, level: int) -> None:
         if state != self.status.state or message != self.status.last_error:
             if message:
                 log.log(level, "scanner %s: %s", state, message)
             elif state != self.status.state:
                 log.log(level, "scanner %s", state)
-        self.status.state = state
-        self.status.last_error = message
+        self._update(state=state, last_error=message)
 
     def _progress(self, blocks: int, height: int) -> None:
         now = time.monotonic()
-        self.status.chain_height = max(self.status.chain_height, height)
+        self._update(chain_height=max(self.status.chain_height, height))
         self._progress_blocks += blocks
         elapsed = now - self._progress_at
         if self._progress_at == 0.0:
             self._progress_at = now
             return
         if elapsed >= PROGRESS_EVERY_S:
-            self.status.blocks_per_second = self._progress_blocks / elapsed
+            self._update(blocks_per_second=self._progress_blocks / elapsed)
             log.info(
                 "scanned to height %d of %d (%.1f blocks/s), %d accounts, %d behind",
                 height,
@@ -507,13 +488,11 @@ def _first_block_hash(reply: BlocksReply) -> bytes:
 def _view_key(record: AccountRecord) -> ViewKey:
     ranges: list[tuple[int, int, int]] = list(record.subaddress_ranges)
     if record.lookahead_major and record.lookahead_minor:
-        ranges.extend(
-            (major, 0, record.lookahead_minor - 1) for major in range(record.lookahead_major)
-        )
+        ranges.extend(lookahead_ranges(record.lookahead_major, record.lookahead_minor))
     table = (
         build_subaddress_table(record.view_secret, record.spend_public, ranges) if ranges else None
     )
     return make_view_key(record.view_secret, record.spend_public, table)
 
 
-__all__ = ["Scanner", "ScannerStatus"]
+__all__ = ["Scanner"]

@@ -20,12 +20,9 @@ from lws.monero.block import block_hash, parse_block
 from lws.monero.errors import MoneroFormatError
 from lws.monero.scan import ScanTx
 from lws.monero.tx import GenInput, KeyInput, Transaction, parse_transaction, transaction_hash
+from lws.store import tx_index_of
 
 log = logging.getLogger(__name__)
-
-#: tx_index = height * TX_INDEX_STRIDE + position in block (miner tx = 0): a
-#: chain-order number for every transaction; a block holds far fewer txs.
-TX_INDEX_STRIDE = 1 << 16
 
 
 class BlockMeta(Struct, frozen=True, array_like=True, gc=False):
@@ -156,7 +153,7 @@ def parse_blocks(reply: BlocksReply, *, log_skips: bool = True) -> ParsedBatch:
             metas.append(
                 TxMeta(
                     height=height,
-                    tx_index=height * TX_INDEX_STRIDE + position,
+                    tx_index=tx_index_of(height, position),
                     tx_hash=tx_id,
                     prefix_hash=tx.prefix_hash,
                     timestamp=block.timestamp,
@@ -257,15 +254,6 @@ def pool_tx(blob: bytes, tx_hash: bytes, seen_at: int) -> tuple[ScanTx, TxMeta] 
     return ScanTx(tx=tx, tx_hash=tx_hash, global_indexes=()), meta
 
 
-def verify_chain_link(blocks: Sequence[BlockMeta], previous_hash: bytes | None) -> None:
-    """Each block must name the one before it; a break means a reorg mid-reply."""
-    expected = previous_hash
-    for block in blocks:
-        if expected is not None and block.prev_hash != expected:
-            raise DaemonError(f"block {block.height} does not follow the block before it")
-        expected = block.hash
-
-
 __all__ = [
     "BlockMeta",
     "ParsedBatch",
@@ -273,11 +261,9 @@ __all__ = [
     "SpendBatch",
     "TxInputsView",
     "TxMeta",
-    "TX_INDEX_STRIDE",
     "log_skipped",
     "merge_batches",
     "parse_blocks",
     "pool_tx",
     "split_reply_guided",
-    "verify_chain_link",
 ]

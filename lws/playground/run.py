@@ -15,7 +15,9 @@ import trio
 
 from lws import app
 from lws.config import Config
-from lws.regtest import COINBASE_UNLOCK_BLOCKS, Monerod, TestKeys
+
+from .keys import WalletKeys
+from .monerod import COINBASE_UNLOCK_BLOCKS, Monerod
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ async def run_playground(config: Config) -> None:
     daemon = await trio.to_thread.run_sync(
         lambda: Monerod(workdir / "monerod", keep_chain=chain_exists)
     )
-    demo = TestKeys(DEMO_LABEL)
+    demo = WalletKeys(DEMO_LABEL)
     try:
         height = await trio.to_thread.run_sync(daemon.height)
         if height < FUNDING_BLOCKS:
@@ -64,7 +66,7 @@ async def run_playground(config: Config) -> None:
         await trio.to_thread.run_sync(daemon.stop)
 
 
-async def _create_demo_account(url: str, demo: TestKeys) -> None:
+async def _create_demo_account(url: str, demo: WalletKeys) -> None:
     """Log the demo wallet in, then import it from genesis: a login starts
     an account at the chain's tip, past the blocks that funded it."""
     credentials = {"address": demo.address(), "view_key": demo.view_secret.hex()}
@@ -80,13 +82,13 @@ async def _create_demo_account(url: str, demo: TestKeys) -> None:
         reply.raise_for_status()
 
 
-async def _keep_mining(daemon: Monerod, demo: TestKeys) -> None:
+async def _keep_mining(daemon: Monerod, demo: WalletKeys) -> None:
     while True:
         await trio.sleep(BLOCK_INTERVAL_S)
         await trio.to_thread.run_sync(daemon.mine, 1, demo.address())
 
 
-def _print_welcome(url: str, demo: TestKeys, workdir: Path) -> None:
+def _print_welcome(url: str, demo: WalletKeys, workdir: Path) -> None:
     body = f'{{"address":"{demo.address()}","view_key":"{demo.view_secret.hex()}"}}'
     print(
         f"""

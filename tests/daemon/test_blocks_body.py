@@ -1,4 +1,4 @@
-# Owns the tests of lws.blocks_body, the fast decoder of get_blocks.bin
+# Owns the tests of lws.daemon.blocks_body, the fast decoder of get_blocks.bin
 # bodies: on bodies in monerod's layout it answers, and exactly what the
 # generic epee decoder gives; on any other or damaged body the daemon
 # client's outcome (reply or error) is the same as without it.
@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lws import daemon as daemon_module
-from lws.blocks_body import decode_get_blocks
+from lws.daemon import blocks_reply as daemon_module
+from lws.daemon.blocks_body import decode_get_blocks
 from lws.errors import DaemonError, DaemonUnavailable
 from lws.monero import epee
 from lws.monero.errors import MoneroFormatError
@@ -53,12 +53,12 @@ def outcome(body: bytes, *, fast: bool) -> object:
     """What the daemon client makes of a get_blocks.bin body: the reply, or the error."""
     try:
         if fast:
-            reply = daemon_module._fast_blocks_reply(body)
+            reply = daemon_module.fast_blocks_reply(body)
             if reply is not None:
                 return reply
         data = epee.loads(body)
-        daemon_module._check_status("/get_blocks.bin", data)
-        return daemon_module._checked_blocks_reply(data)
+        daemon_module.check_status("/get_blocks.bin", data)
+        return daemon_module.checked_blocks_reply(data)
     except (DaemonError, DaemonUnavailable, MoneroFormatError) as exc:
         return type(exc).__name__, str(exc)
 

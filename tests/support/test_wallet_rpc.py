@@ -1,4 +1,4 @@
-# Owns the tests of lws.regtest's wallet-rpc client retry: a call that fails
+# Owns the tests of tests.support.regtest's wallet-rpc client retry: a call that fails
 # with "no connection to daemon" (-38) is tried again, other errors are not.
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import httpx
 import pytest
 
-from lws import regtest
-from lws.regtest import RpcError, WalletRpc
+from tests.support import regtest
+from tests.support.regtest import RpcError, WalletRpc
 
 
 def _client_answering(replies: list[dict[str, object]], seen: list[str]) -> WalletRpc:

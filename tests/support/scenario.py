@@ -1,6 +1,6 @@
 # Owns the story the end-to-end tests replay on a real regtest chain: which
 # wallets exist, what they send to whom, and what is left in the pool. Uses
-# only lws.regtest (real monerod + monero-wallet-rpc); must not import lws's
+# only tests.support.regtest (real monerod + monero-wallet-rpc); must not import lws's
 # scanner, store or API, so the chain it builds is independent of them.
 """A regtest chain with every kind of receipt and spend a wallet meets."""
 
@@ -9,7 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lws.regtest import COINBASE_UNLOCK_BLOCKS, SPENDABLE_AGE_BLOCKS, Monerod, TestKeys, WalletRpc
+from tests.support.regtest import (
+    COINBASE_UNLOCK_BLOCKS,
+    SPENDABLE_AGE_BLOCKS,
+    Monerod,
+    WalletKeys,
+    WalletRpc,
+)
 
 ATOMIC = 10**12  # one XMR in atomic units
 
@@ -19,7 +25,7 @@ WALLETS = ("alice", "bob", "carol", "dave")
 
 @dataclass
 class Scenario:
-    keys: dict[str, TestKeys]
+    keys: dict[str, WalletKeys]
     addresses: dict[str, str]
     #: txid -> what it was, for readable failures
     txs: dict[str, str] = field(default_factory=dict)
@@ -46,7 +52,7 @@ def _transfer(
 
 def build_scenario(daemon: Monerod, wallet: WalletRpc, *, leave_in_pool: bool = True) -> Scenario:
     """Build the story on a fresh chain; returns what happened."""
-    keys = {name: TestKeys(name) for name in WALLETS}
+    keys = {name: WalletKeys(name) for name in WALLETS}
     addresses = {name: wallet.create_from_keys(name, keys[name]) for name in WALLETS}
     story = Scenario(keys=keys, addresses=addresses)
 
