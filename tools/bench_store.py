@@ -4,7 +4,10 @@
 # per found output, and how many batches per second the single writer
 # commits (a tip batch: one block, every account's scan height moved, as
 # mainnet's tip gives every ~2 minutes; a catch-up batch: 1,000 blocks).
-"""Store size per account and per output, and the single writer's batches per second."""
+"""Store size per account and per output, and the single writer's batches per second.
+
+Run from the project root: ``python3 -m tools.bench_store``.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +21,9 @@ from pathlib import Path
 
 import lmdb
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lws.monero.address import Network, make_address  # noqa: E402
-from lws.monero.ed25519 import base_mul  # noqa: E402
-from lws.store import AccountBatch, OutputRecord, Store, Writer, tx_index_of  # noqa: E402
+from lws.monero.address import Network, make_address
+from lws.monero.ed25519 import base_mul
+from lws.store import AccountBatch, OutputRecord, Store, Writer, tx_index_of
 
 #: Outputs added to one account for the bytes-per-output figure.
 OUTPUTS = 20_000

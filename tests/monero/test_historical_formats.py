@@ -449,7 +449,7 @@ def scan_path(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "x25519":
         with (
             mock.patch.object(ownership, "_native_derivations", None),
-            mock.patch.object(ownership, "fastest_backend", lambda: sodium_ladders),
+            mock.patch.object(ownership, "current_backend", lambda: sodium_ladders),
         ):
             yield request.param
         return
