@@ -63,6 +63,9 @@ CONNECT_TIMEOUT_S = 10.0
 #: scheduler that went away).
 CLOSE_TIMEOUT_S = 5.0
 
+#: Dask's own loggers in lws's process: only what breaks it (see _connected).
+DASK_LOG_LEVEL = logging.CRITICAL
+
 _ENCODER = msgspec.msgpack.Encoder()
 _REPLY_DECODER = msgspec.msgpack.Decoder(BlocksReply)
 
@@ -133,6 +136,15 @@ def scan_task(encoded_txs: bytes, accounts: AccountSet | None) -> bytes:
 
 
 # --- the scanner's side ---------------------------------------------------------
+
+
+def _quiet_dask_loggers() -> None:
+    """Dask's client logs a traceback for each failed reconnect while the
+    scheduler is away (its loggers have their own levels, set when Dask is
+    imported); the scanner reports the cluster's state itself, once."""
+    for name in list(logging.root.manager.loggerDict):
+        if name == "distributed" or name.startswith("distributed."):
+            logging.getLogger(name).setLevel(DASK_LOG_LEVEL)
 
 
 def _same(a: Sequence[ViewKey], b: Sequence[ViewKey]) -> bool:
@@ -223,6 +235,7 @@ class ClusterPool:
             return client
         self._drop()
         distributed = importlib.import_module("distributed")
+        _quiet_dask_loggers()
         security = None
         if self._tls is not None:
             security = distributed.Security(
