@@ -32,8 +32,8 @@ from tests.support.regtest import free_port
 
 distributed = pytest.importorskip("distributed")
 
-from lws.scan.cluster import ClusterPool, spend_batch  # noqa: E402
-from tests.support.dask_cluster import ROOT, DaskCluster  # noqa: E402
+from lws.scan.cluster import ClusterPool, ClusterTls, spend_batch  # noqa: E402
+from tests.support.dask_cluster import ROOT, DaskCluster, make_tls_files  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -240,3 +240,90 @@ def test_without_the_option_dask_is_never_imported() -> None:
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+async def test_over_tls_as_the_readme_starts_it(
+    tmp_path: Path,
+    base_reply: BlocksReply,  # noqa: F811
+    accounts: list[ViewKey],  # noqa: F811
+) -> None:
+    """`dask scheduler` and `dask worker` over TLS with certificates of the
+    operator's CA, as README.md shows; lws connects with its own certificate
+    and scans as the local pool does."""
+    files = make_tls_files(tmp_path / "tls", ("scheduler", "worker", "lws"))
+    ca = str(tmp_path / "tls" / "ca.pem")
+    port = free_port()
+    address = f"tls://127.0.0.1:{port}"
+
+    def tls_args(name: str) -> list[str]:
+        cert, key = files[name]
+        return ["--tls-ca-file", ca, "--tls-cert", str(cert), "--tls-key", str(key)]
+
+    dask = [str(Path(sys.executable).with_name("dask"))]
+    if not Path(dask[0]).exists():
+        pytest.skip("the dask command is not installed beside this Python")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    scheduler = subprocess.Popen(
+        [
+            *dask,
+            "scheduler",
+            "--protocol",
+            "tls",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dashboard-address",
+            ":0",
+            *tls_args("scheduler"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    worker = subprocess.Popen(
+        [
+            *dask,
+            "worker",
+            address,
+            "--nworkers",
+            "1",
+            "--nthreads",
+            "1",
+            "--no-dashboard",
+            *tls_args("worker"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        cert, key = files["lws"]
+        pool = ClusterPool(
+            address, tls=ClusterTls(ca_file=ca, cert_file=str(cert), key_file=str(key))
+        )
+        with trio.fail_after(60):
+            while True:
+                try:
+                    await trio.to_thread.run_sync(pool.start)
+                    break
+                except ScanClusterUnavailable:
+                    await trio.sleep(0.5)
+        try:
+            expected = await local_answer(base_reply, accounts)
+            pool.set_accounts(accounts)
+            assert await pool.parse_and_find(base_reply, 0, 10**9) == expected
+        finally:
+            pool.close()
+        # Without lws's certificate the scheduler does not let it in.
+        plain = ClusterPool(f"tcp://127.0.0.1:{port}", connect_timeout=2)
+        with pytest.raises(ScanClusterUnavailable):
+            plain.start()
+    finally:
+        for proc in (worker, scheduler):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
