@@ -34,6 +34,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--auto-accept-import", action="store_true", default=None)
     serve.add_argument("--max-subaddresses", type=int)
     serve.add_argument("--cors-origin", action="append", dest="cors_origins", metavar="ORIGIN")
+    serve.add_argument(
+        "--rate-limit",
+        type=int,
+        metavar="N",
+        help="requests per minute per client and method for account creation, imports, "
+        "relays, decoys and subaddress provisioning (default 60; 0: no limit)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        dest="trusted_proxies",
+        metavar="CIDR",
+        help="a proxy whose X-Forwarded-For names the client (repeatable)",
+    )
     serve.add_argument("--tls-certificate", metavar="PEM")
     serve.add_argument("--tls-key", metavar="PEM")
     serve.add_argument(
@@ -43,6 +57,16 @@ def _parser() -> argparse.ArgumentParser:
         help="serve plain HTTP on a non-loopback address (view keys travel in clear)",
     )
     serve.add_argument("--scan-workers", type=int, help="scan processes (0: one per core)")
+    serve.add_argument(
+        "--scan-cluster",
+        metavar="ADDRESS",
+        help="send the scan work to a Dask scheduler (tls://HOST:PORT; tcp:// on loopback)",
+    )
+    serve.add_argument("--scan-cluster-tls-ca", metavar="PEM", help="CA of the scan cluster")
+    serve.add_argument(
+        "--scan-cluster-tls-cert", metavar="PEM", help="lws's client certificate for it"
+    )
+    serve.add_argument("--scan-cluster-tls-key", metavar="PEM", help="lws's client key for it")
     serve.add_argument(
         "--api-workers",
         type=int,

@@ -1,7 +1,10 @@
-# Owns composing lws at run time: opens the store and the daemon client,
-# starts the scanner, the wallet API and (more than one API process) the API worker
-# processes on the API's sockets in one root nursery (in that order, each via
-# nursery.start), and turns SIGINT/SIGTERM into one graceful shutdown. Must not contain business logic or parse configuration.
+# Owns composing lws at run time: connects to the Dask cluster first when
+# scan_cluster is set, opens the store and the daemon client, starts the
+# scanner, the wallet API (its Quart-Trio app on Hypercorn) and (more than one
+# API process) the API worker processes on the API's sockets in one root
+# nursery (in that order, each via nursery.start), and turns SIGINT/SIGTERM
+# into one shutdown event (Hypercorn then drains for its graceful timeout).
+# Must not contain business logic or parse configuration.
 """The composition root of ``lws serve``."""
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ import signal
 
 import trio
 
-from lws.api.app import create_app
-from lws.api.server import ApiServer, check_listeners
+from lws.api.serve import AppServer, check_listeners
 from lws.api.supervisor import ApiWorkers
+from lws.api.wallet import create_app
 from lws.config import Config
 from lws.daemon import Daemon
+from lws.errors import ConfigError
 from lws.scan import Scanner, ScannerStatus
+from lws.scan.pool import ScanWorkers
 from lws.services.context import Services
 from lws.store import Store
 
@@ -31,6 +36,7 @@ async def run(
         raise ValueError("run() needs a daemon_url; the playground supplies one")
     check_listeners(config, config.listen)
     config.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cluster = await _connect_scan_cluster(config)  # before anything: a clear error if absent
     store = Store.open(config.data_path / "store", network=config.network)
     daemon = Daemon(config.daemon_url)
     scanner = Scanner(
@@ -40,6 +46,7 @@ async def run(
         workers=config.scan_workers,
         poll_interval=config.poll_interval,
         batch_blocks=config.scan_batch_blocks,
+        pool=cluster,
     )
 
     def scanner_status() -> ScannerStatus:
@@ -48,13 +55,14 @@ async def run(
     shutdown = trio.Event()
     services = Services(config, store, daemon, scanner_status, wake_scanner=scanner.wake)
     app = create_app(services)
-    api = ApiServer(config, app, shutdown=shutdown)
+    api = AppServer(config, app, shutdown=shutdown)
     try:
         async with trio.open_nursery() as nursery:
 
             async def serve_api(*, task_status: trio.TaskStatus[list[str]]) -> None:
-                # The API server drains in-flight requests when `shutdown` is
-                # set; once it has, nothing else needs to outlive it.
+                # Hypercorn drains in-flight requests (for at most its graceful
+                # timeout) when `shutdown` is set; once it has, nothing else
+                # needs to outlive it.
                 await api.run(task_status=task_status)
                 nursery.cancel_scope.cancel()
 
@@ -81,6 +89,35 @@ async def run(
     finally:
         await daemon.aclose()
         store.close()
+        if cluster is not None:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(cluster.close)
+
+
+async def _connect_scan_cluster(config: Config) -> ScanWorkers | None:
+    """The Dask cluster of ``scan_cluster``, connected, or None (local worker
+    processes). Dask is imported only here, only when it is configured."""
+    if config.scan_cluster is None:
+        return None
+    from lws.scan.cluster import ClusterPool, ClusterTls
+
+    tls = None
+    if config.scan_cluster_tls_ca and config.scan_cluster_tls_cert and config.scan_cluster_tls_key:
+        tls = ClusterTls(
+            ca_file=config.scan_cluster_tls_ca,
+            cert_file=config.scan_cluster_tls_cert,
+            key_file=config.scan_cluster_tls_key,
+        )
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "scan_cluster needs Dask distributed: pip install 'lws[cluster]'"
+        ) from None
+    pool = ClusterPool(config.scan_cluster, tls=tls)
+    await trio.to_thread.run_sync(pool.start)  # ScanClusterUnavailable names the address
+    log.info("scan work goes to the Dask cluster at %s", config.scan_cluster)
+    return pool
 
 
 async def _watch_signals(shutdown: trio.Event) -> None:

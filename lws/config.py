@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,7 +42,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     listen: tuple[str, ...] = (DEFAULT_LISTEN,)
     #: HOST:PORT listeners of the admin API (none by default).
     admin_listen: tuple[str, ...] = ()
-    #: Bind non-loopback addresses over plain HTTP (view keys travel in requests).
+    #: Bind non-loopback addresses over plain HTTP, and reach a non-loopback
+    #: scan cluster over plain tcp:// (view keys travel in both).
     allow_insecure_public: bool = False
     tls_certificate: str | None = None
     tls_key: str | None = None
@@ -53,8 +55,24 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     max_subaddresses: int = 100_000
     #: Origins allowed to call the API from a browser (credentials allowed).
     cors_origins: tuple[str, ...] = ()
+    #: Requests per minute per client and method for the methods that write
+    #: or cost monerod work (account creation, imports, relays, decoys,
+    #: subaddress provisioning); 0 turns limiting off. One budget for the
+    #: whole server, whatever api_workers is.
+    rate_limit: int = 60
+    #: Proxies (CIDR) whose X-Forwarded-For names the client for rate limits.
+    trusted_proxies: tuple[str, ...] = ()
     #: Scan worker processes; 0 = one per core.
     scan_workers: int = 0
+    #: A Dask distributed scheduler (tls://HOST:PORT, or tcp:// on loopback
+    #: unless allow_insecure_public) that takes the scan work instead of
+    #: local worker processes; needs the `cluster` extra (distributed).
+    scan_cluster: str | None = None
+    #: PEM files of the TLS connection to the scan cluster: the CA that signed
+    #: the scheduler's certificate, and lws's client certificate and key.
+    scan_cluster_tls_ca: str | None = None
+    scan_cluster_tls_cert: str | None = None
+    scan_cluster_tls_key: str | None = None
     #: Processes serving the wallet API on the same listeners: 0 = one per
     #: core (at most AUTO_API_WORKERS_MAX); 1 = the main process only; N > 1
     #: adds N - 1 API worker processes reading the same store (the main
@@ -81,6 +99,13 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             raise ConfigError("scan_workers must be >= 0")
         if not 0 <= self.api_workers <= MAX_API_WORKERS:
             raise ConfigError(f"api_workers must be between 0 (one per core) and {MAX_API_WORKERS}")
+        if self.rate_limit < 0:
+            raise ConfigError("rate_limit must be >= 0 (0 turns limiting off)")
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ConfigError(f"trusted_proxies: {cidr!r} is not an address or CIDR") from None
         if self.scan_batch_blocks < 1:
             raise ConfigError("scan_batch_blocks must be >= 1")
         if not self.poll_interval > 0:
@@ -89,10 +114,65 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             raise ConfigError("tls_certificate and tls_key go together")
         for listen in (*self.listen, *self.admin_listen):
             split_listen(listen)
+        self._check_scan_cluster()
+
+    def _check_scan_cluster(self) -> None:
+        tls_files = (
+            self.scan_cluster_tls_ca,
+            self.scan_cluster_tls_cert,
+            self.scan_cluster_tls_key,
+        )
+        if self.scan_cluster is None:
+            if any(f is not None for f in tls_files):
+                raise ConfigError("scan_cluster_tls_* need scan_cluster (a tls:// address)")
+            return
+        scheme, host, _ = split_cluster_address(self.scan_cluster)
+        if scheme == "tls":
+            if any(f is None for f in tls_files):
+                raise ConfigError(
+                    "scan_cluster: tls:// needs scan_cluster_tls_ca, scan_cluster_tls_cert"
+                    " and scan_cluster_tls_key"
+                )
+            return
+        if any(f is not None for f in tls_files):
+            raise ConfigError("scan_cluster_tls_*: the scan cluster address is not tls://")
+        if not is_loopback(host) and not self.allow_insecure_public:
+            raise ConfigError(
+                f"scan_cluster: {self.scan_cluster} is plain tcp:// to a non-loopback host"
+                " (view keys would travel in clear): use tls://, or allow_insecure_public"
+            )
 
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser()
+
+
+#: The schemes of a scan cluster address (Dask's comm protocols lws speaks).
+CLUSTER_SCHEMES = ("tcp", "tls")
+
+
+def split_cluster_address(address: str) -> tuple[str, str, int]:
+    """``scheme://host:port`` of a Dask scheduler -> (scheme, host, port)."""
+    scheme, sep, rest = address.partition("://")
+    if not sep or scheme not in CLUSTER_SCHEMES:
+        raise ConfigError(
+            f"scan_cluster: {address!r} must start with tls:// or tcp:// (a Dask scheduler)"
+        )
+    try:
+        host, port = split_listen(rest)
+    except ConfigError:
+        raise ConfigError(f"scan_cluster: {address!r} is not {scheme}://HOST:PORT") from None
+    return scheme, host, port
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine's loopback (literally: no DNS)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -102,7 +182,7 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-_LIST_FIELDS = {"listen", "admin_listen", "cors_origins"}
+_LIST_FIELDS = {"listen", "admin_listen", "cors_origins", "trusted_proxies"}
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
