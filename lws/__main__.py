@@ -29,6 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--listen", action="append", metavar="HOST:PORT", help="API listener (repeatable)"
     )
+    serve.add_argument(
+        "--admin-listen",
+        action="append",
+        metavar="HOST:PORT",
+        help="admin API listener (repeatable; none by default; keys: lws admin create-admin-key)",
+    )
     serve.add_argument("--network", choices=["mainnet", "testnet", "stagenet", "regtest"])
     serve.add_argument("--auto-accept-creation", action="store_true", default=None)
     serve.add_argument("--auto-accept-import", action="store_true", default=None)

@@ -13,6 +13,8 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 import msgspec
 
+from lws.monero.address import MAX_ADDRESS_LENGTH
+
 from .fields import U64, AddressText, Hex32, check_u64
 
 #: Addresses one admin call may name. An operator accepting every pending
@@ -20,6 +22,9 @@ from .fields import U64, AddressText, Hex32, check_u64
 #: default); ten times that keeps one call's write transaction short (each
 #: address is a few LMDB puts) and its body near 1 MiB.
 MAX_ADMIN_ADDRESSES = 10_000
+#: Bytes one address takes at most in a JSON list: its text, quotes, a comma
+#: and a space.
+ADDRESS_IN_LIST = MAX_ADDRESS_LENGTH + 4
 #: The `auth` field: admin keys are 64 hex digits; anything longer is no key
 #: (refused as one, 403), but this bounds what is hashed.
 MAX_AUTH_LENGTH = 256
