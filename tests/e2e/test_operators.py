@@ -29,6 +29,7 @@ from tests.support.regtest import (
     Monerod,
     WalletKeys,
     WalletRpc,
+    free_port,
 )
 
 pytestmark = pytest.mark.e2e
@@ -77,23 +78,42 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
 class Served:
     lws: LwsProcess
     gate: DaemonGate
+    #: The admin API's URL.
+    admin_url: str
 
 
 @pytest.fixture(scope="module")
 def served(chain: Chain) -> Iterator[Served]:
     """`lws serve` without auto-accept, reaching monerod through a gate."""
+    admin_port = free_port()
     with DaemonGate(chain.daemon.port) as gate:
         server = LwsProcess(
-            chain.workdir / "lws", chain.daemon, auto_accept=False, daemon_url=gate.url
+            chain.workdir / "lws",
+            chain.daemon,
+            "--admin-listen",
+            f"127.0.0.1:{admin_port}",
+            auto_accept=False,
+            daemon_url=gate.url,
         )
         try:
-            yield Served(server, gate)
+            yield Served(server, gate, f"http://127.0.0.1:{admin_port}")
         finally:
             server.stop()
 
 
 def creds(keys: WalletKeys) -> dict[str, str]:
     return {"address": keys.address(), "view_key": keys.view_secret.hex()}
+
+
+def admin_run(lws: LwsProcess, *argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """`lws admin --json ...` on the server's data directory."""
+    return subprocess.run(
+        [sys.executable, "-m", "lws", "admin", "--data-dir", str(lws.data_dir), "--json", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+    )
 
 
 def admin(lws: LwsProcess, *argv: str, stdin: str = "", code: int = 0) -> Any:
@@ -334,3 +354,113 @@ def test_status_rescan_rollback_delete_seen_through_the_wallet_api(
     fresh = lws.wait_scanned(gus, newer)
     assert fresh["start_height"] >= newer and fresh["total_received"] == "0"
     assert "Traceback" not in lws.log_path.read_text()
+
+
+def test_admin_api_and_cli_json_agree(chain: Chain, served: Served) -> None:
+    """Each command through `lws admin --json` and through the admin API of
+    the running server, from the same state: the same JSON (refusals: the
+    same text); and a revoked key is refused (403)."""
+    lws = served.lws
+    key = admin(lws, "create-admin-key", "--name", "e2e")["key"]
+    http = httpx.Client(base_url=served.admin_url, timeout=30)
+
+    def api(command: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        body: dict[str, Any] = {"auth": key}
+        if params is not None:
+            body["params"] = params
+        return http.post(f"/{command}", json=body)
+
+    def same(argv: list[str], command: str, params: Any = None, stdin: str = "") -> Any:
+        done = admin_run(lws, *argv, stdin=stdin)
+        reply = api(command, params)
+        if done.returncode == 0:
+            assert reply.status_code == 200, reply.text
+            assert json.loads(done.stdout) == reply.json(), (argv, done.stdout, reply.text)
+            return reply.json()
+        assert done.returncode == 1 and done.stdout == "", done.stderr
+        assert reply.status_code in (400, 409), reply.text
+        assert done.stderr == f"lws admin: {reply.json()['Error']}\n"
+        return None
+
+    hal, ivy = WalletKeys("operators-hal"), WalletKeys("operators-ivy")
+    tip = chain.daemon.height()
+    add_account(lws, hal, tip)
+    lws.wait_scanned(hal, tip)
+
+    same(["list-accounts"], "list_accounts")
+    same(["list-requests"], "list_requests")
+    # Idempotent commands: the same call twice.
+    for status in ("inactive", "hidden", "active"):
+        same(
+            ["modify-account-status", status, hal.address()],
+            "modify_account_status",
+            {"status": status, "addresses": [hal.address()]},
+        )
+    same(
+        ["rescan", str(tip), hal.address()], "rescan", {"height": tip, "addresses": [hal.address()]}
+    )
+    same(
+        ["validate", hal.address()],
+        "validate",
+        {
+            "spend_public_hex": hal.spend_public.hex(),
+            "view_public_hex": hal.view_public.hex(),
+            "view_key_hex": hal.view_secret.hex(),
+        },
+        stdin=hal.view_secret.hex(),
+    )
+
+    # Changing commands: through the CLI, undone, then through the API.
+    def queue_create() -> None:
+        reply = lws.post("login", {**creds(ivy), "create_account": True})
+        assert reply.status_code == 200, reply.text
+
+    queue_create()
+    same(["list-requests"], "list_requests")
+    done = admin(lws, "accept-requests", "create", ivy.address())
+    admin(lws, "delete-accounts", ivy.address())
+    queue_create()
+    assert api("accept_requests", {"type": "create", "addresses": [ivy.address()]}).json() == done
+    admin(lws, "delete-accounts", ivy.address())
+    queue_create()
+    done = admin(lws, "reject-requests", "create", ivy.address())
+    queue_create()
+    assert api("reject_requests", {"type": "create", "addresses": [ivy.address()]}).json() == done
+    done = admin(
+        lws, "add-account", ivy.address(), "--from-height", str(tip), stdin=ivy.view_secret.hex()
+    )
+    admin(lws, "delete-accounts", ivy.address())
+    assert (
+        api(
+            "add_account",
+            {"address": ivy.address(), "key": ivy.view_secret.hex(), "from_height": tip},
+        ).json()
+        == done
+    )
+    done = admin(lws, "delete-accounts", ivy.address())
+    add_account(lws, ivy, tip)
+    assert api("delete_accounts", {"addresses": [ivy.address()]}).json() == done
+    # Refusals: the same reason both ways, nothing written.
+    same(["delete-accounts", ivy.address()], "delete_accounts", {"addresses": [ivy.address()]})
+    same(
+        ["rescan", str(tip + 1000), hal.address()],
+        "rescan",
+        {"height": tip + 1000, "addresses": [hal.address()]},
+    )
+    same(
+        ["accept-requests", "import", "4notanaddress"],
+        "accept_requests",
+        {"type": "import", "addresses": ["4notanaddress"]},
+    )
+    # The audit line of the API's calls names the key, never a key itself.
+    log = lws.log_path.read_text()
+    assert f"admin: key 1 delete_accounts {ivy.address()}" in log
+    assert key not in log and ivy.view_secret.hex() not in log
+    # A revoked key is refused at once by the running server.
+    assert api("list_accounts").status_code == 200
+    assert admin(lws, "revoke-admin-key", "1") == {"revoked": 1}
+    refused = api("list_accounts")
+    assert refused.status_code == 403 and set(refused.json()) == {"Error"}
+    bearer = http.post("/list_accounts", json={}, headers={"Authorization": f"Bearer {key}"})
+    assert bearer.status_code == 403
+    http.close()
