@@ -464,3 +464,60 @@ def test_admin_api_and_cli_json_agree(chain: Chain, served: Served) -> None:
     bearer = http.post("/list_accounts", json={}, headers={"Authorization": f"Bearer {key}"})
     assert bearer.status_code == 403
     http.close()
+
+
+def test_lws_admin_wakes_a_server_that_polls_rarely(chain: Chain, tmp_path: Path) -> None:
+    """With a 10-minute poll interval, an `lws admin` change in another
+    process is still acted on at once (the account-change counter), and the
+    admin API is on its own listener only."""
+    jay = WalletKeys("operators-jay")
+    start = chain.daemon.height()
+    chain.send([(jay.address(), ATOMIC)])
+    tip = chain.mine(2)
+    admin_port = free_port()
+    server = LwsProcess(
+        tmp_path / "lws",
+        chain.daemon,
+        "--poll-interval",
+        "600",
+        "--admin-listen",
+        f"127.0.0.1:{admin_port}",
+    )
+    try:
+        wait_for("the first round", lambda: admin(server, "list-accounts") is not None)
+        time.sleep(2)  # the scanner is asleep for 600 s now
+        began = time.monotonic()
+        add_account(server, jay, start)
+        reply = server.wait_scanned(jay, tip, timeout=30)
+        assert time.monotonic() - began < 15
+        assert int(reply["total_received"]) == ATOMIC
+        gone = server.post("list_accounts", {})
+        assert gone.status_code == 404 and set(gone.json()) == {"Error"}
+    finally:
+        server.stop()
+
+
+def test_a_public_admin_listener_needs_tls(chain: Chain, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lws",
+            "serve",
+            "--daemon-url",
+            chain.daemon.url,
+            "--network",
+            "regtest",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--listen",
+            f"127.0.0.1:{free_port()}",
+            "--admin-listen",
+            f"0.0.0.0:{free_port()}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+    )
+    assert done.returncode == 1 and "is not loopback and no TLS" in done.stderr
+    assert "Traceback" not in done.stderr
