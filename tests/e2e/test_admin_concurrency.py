@@ -286,6 +286,7 @@ def test_admin_loop_against_a_server_scanning_100_accounts(
         readers.thread.join(timeout=60)
         assert readers.failures == [], readers.failures[:10]
         assert readers.replies > 500
+        print(f"admin loop: {STEPS} commands {counts}, {readers.replies} wallet replies")
         with Store.open(data_dir / "store", network="regtest") as store:
             assert store.query(lambda r: r.check()) == []
             for n, keys in enumerate(accounts[:FUNDED]):
