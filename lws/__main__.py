@@ -1,5 +1,6 @@
 # Owns the command line: argv -> config -> trio.run. No logic beyond choosing
-# the subcommand; `lws serve` with no daemon configured runs the playground.
+# the subcommand; `lws serve` with no daemon configured runs the playground;
+# `lws admin` and `lws import-request` are lws/admin's.
 """``lws`` command-line entry point."""
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="where the store lives")
     serve.add_argument(
         "--listen", action="append", metavar="HOST:PORT", help="API listener (repeatable)"
+    )
+    serve.add_argument(
+        "--admin-listen",
+        action="append",
+        metavar="HOST:PORT",
+        help="admin API listener (repeatable; none by default; keys: lws admin create-admin-key)",
     )
     serve.add_argument("--network", choices=["mainnet", "testnet", "stagenet", "regtest"])
     serve.add_argument("--auto-accept-creation", action="store_true", default=None)
@@ -57,6 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--scan-workers", type=int, help="scan processes (0: one per core)")
     serve.add_argument(
+        "--scan-cluster",
+        metavar="ADDRESS",
+        help="send the scan work to a Dask scheduler (tls://HOST:PORT; tcp:// on loopback)",
+    )
+    serve.add_argument("--scan-cluster-tls-ca", metavar="PEM", help="CA of the scan cluster")
+    serve.add_argument(
+        "--scan-cluster-tls-cert", metavar="PEM", help="lws's client certificate for it"
+    )
+    serve.add_argument("--scan-cluster-tls-key", metavar="PEM", help="lws's client key for it")
+    serve.add_argument(
         "--api-workers",
         type=int,
         help="processes serving the API (0: one per core, at most 4; 1: the main process only)",
@@ -78,6 +95,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="validate the configuration (file, environment, flags), print it, and exit",
     )
+    sub.add_parser(
+        "admin", help="operate the store: accounts, requests, admin keys", add_help=False
+    )
+    sub.add_parser(
+        "import-request",
+        help="ask a light-wallet server to import a wallet, and follow its scan",
+        add_help=False,
+    )
     return parser
 
 
@@ -87,6 +112,15 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["admin"]:
+        from lws.admin.cli import main as admin_main
+
+        return admin_main(argv[1:])
+    if argv[:1] == ["import-request"]:
+        from lws.admin.import_request import main as import_main
+
+        return import_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command is None:
         args = _parser().parse_args(["serve", *(argv or [])])

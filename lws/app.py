@@ -1,9 +1,11 @@
-# Owns composing lws at run time: opens the store and the daemon client,
-# starts the scanner, the wallet API (its Quart-Trio app on Hypercorn) and
-# (more than one API process) the API worker processes on the API's sockets
-# in one root nursery (in that order, each via nursery.start), and turns
-# SIGINT/SIGTERM into one shutdown event (Hypercorn then drains for its
-# graceful timeout). Must not contain business logic or parse configuration.
+# Owns composing lws at run time: connects to the Dask cluster first when
+# scan_cluster is set, opens the store and the daemon client, starts the
+# scanner, the wallet API (its Quart-Trio app on Hypercorn), the admin API on
+# its own listeners when configured, and (more than one API process) the API
+# worker processes on the API's sockets in one root nursery (in that order,
+# each via nursery.start), and turns SIGINT/SIGTERM
+# into one shutdown event (Hypercorn then drains for its graceful timeout).
+# Must not contain business logic or parse configuration.
 """The composition root of ``lws serve``."""
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import trio
 
 from lws import metrics
 from lws.api import instrument
+from lws.api.admin import create_admin_app
+from lws.api.console import console_blueprint
+from lws.api.observe import observe_blueprint
 from lws.api.serve import AppServer, check_listeners
 from lws.api.supervisor import ApiWorkers
 from lws.api.wallet import create_app
@@ -26,6 +31,7 @@ from lws.config import Config
 from lws.daemon import Daemon
 from lws.errors import ConfigError
 from lws.scan import Scanner, ScannerStatus
+from lws.scan.pool import ScanWorkers
 from lws.services.context import Services
 from lws.store import Store
 
@@ -48,6 +54,7 @@ async def _run(
         raise ValueError("run() needs a daemon_url; the playground supplies one")
     preflight(config)
     config.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cluster = await _connect_scan_cluster(config)  # before anything: a clear error if absent
     store = Store.open(config.data_path / "store", network=config.network)
     daemon = Daemon(config.daemon_url)
     scanner = Scanner(
@@ -57,6 +64,7 @@ async def _run(
         workers=config.scan_workers,
         poll_interval=config.poll_interval,
         batch_blocks=config.scan_batch_blocks,
+        pool=cluster,
     )
 
     def scanner_status() -> ScannerStatus:
@@ -66,6 +74,17 @@ async def _run(
     services = Services(config, store, daemon, scanner_status, wake_scanner=scanner.wake)
     app = instrument.for_quart(create_app(services), "wallet")
     api = AppServer(config, app, shutdown=shutdown)
+    admin_api = (
+        AppServer(
+            config,
+            admin_listener_app(services),
+            listen=config.admin_listen,
+            shutdown=shutdown,
+            name="admin API",
+        )
+        if config.admin_listen
+        else None
+    )
     try:
         async with trio.open_nursery() as nursery:
 
@@ -79,6 +98,8 @@ async def _run(
             nursery.start_soon(_watch_signals, shutdown)
             await nursery.start(scanner.run)
             bound = await nursery.start(serve_api)
+            if admin_api is not None:
+                await nursery.start(admin_api.run)
             if config.api_processes() > 1:
                 workers = ApiWorkers(
                     config,
@@ -100,6 +121,45 @@ async def _run(
     finally:
         await daemon.aclose()
         store.close()
+        if cluster is not None:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(cluster.close)
+
+
+def admin_listener_app(services: Services) -> instrument.RequestMetrics:
+    """The admin listener's one app: the admin API, /health, /ready and
+    /metrics, and the operator console; its requests counted as "admin"."""
+    app = create_admin_app(services)
+    app.register_blueprint(observe_blueprint(services))
+    tls = services.config.tls_certificate is not None
+    app.register_blueprint(console_blueprint(services, tls=tls))
+    return instrument.for_quart(app, "admin")
+
+
+async def _connect_scan_cluster(config: Config) -> ScanWorkers | None:
+    """The Dask cluster of ``scan_cluster``, connected, or None (local worker
+    processes). Dask is imported only here, only when it is configured."""
+    if config.scan_cluster is None:
+        return None
+    from lws.scan.cluster import ClusterPool, ClusterTls
+
+    tls = None
+    if config.scan_cluster_tls_ca and config.scan_cluster_tls_cert and config.scan_cluster_tls_key:
+        tls = ClusterTls(
+            ca_file=config.scan_cluster_tls_ca,
+            cert_file=config.scan_cluster_tls_cert,
+            key_file=config.scan_cluster_tls_key,
+        )
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "scan_cluster needs Dask distributed: pip install 'lws[cluster]'"
+        ) from None
+    pool = ClusterPool(config.scan_cluster, tls=tls)
+    await trio.to_thread.run_sync(pool.start)  # ScanClusterUnavailable names the address
+    log.info("scan work goes to the Dask cluster at %s", config.scan_cluster)
+    return pool
 
 
 async def _watch_signals(shutdown: trio.Event) -> None:

@@ -23,6 +23,13 @@ class Forbidden(LwsError):
     http_status = 403
 
 
+class Conflict(LwsError):
+    """The request conflicts with the store's state: an unknown address, no
+    such pending request, an account that exists already (409)."""
+
+    http_status = 409
+
+
 class PayloadTooLarge(LwsError):
     http_status = 413
 
@@ -49,6 +56,11 @@ class DaemonError(LwsError):
 
 class ScanWorkerError(LwsError):
     """A scan worker process failed or died; the pool restarts its workers."""
+
+
+class ScanClusterUnavailable(LwsError):
+    """The Dask scheduler of ``--scan-cluster`` cannot be reached (at start:
+    lws stops with it; later: the scanner backs off and reconnects)."""
 
 
 class ConfigError(LwsError):

@@ -48,10 +48,19 @@ class LwsProcess:
     """A real ``lws serve`` subprocess against the session's monerod."""
 
     def __init__(
-        self, workdir: Path, daemon: Monerod, *extra: str, wrapper: Sequence[str] = ()
+        self,
+        workdir: Path,
+        daemon: Monerod,
+        *extra: str,
+        auto_accept: bool = True,
+        daemon_url: str | None = None,
+        wrapper: Sequence[str] = (),
     ) -> None:
-        """``wrapper``: a command line that runs the rest (``lws serve ...``) with exec."""
+        """``auto_accept`` False: accounts wait for an operator; ``daemon_url``
+        reaches ``daemon`` another way (tests/support/gate.py); ``wrapper``: a
+        command line that runs the rest (``lws serve ...``) with exec."""
         self.workdir = workdir
+        self.data_dir = workdir / "data"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -64,17 +73,16 @@ class LwsProcess:
                 "lws",
                 "serve",
                 "--daemon-url",
-                daemon.url,
+                daemon_url or daemon.url,
                 "--network",
                 "regtest",
                 "--data-dir",
-                str(workdir / "data"),
+                str(self.data_dir),
                 "--listen",
                 f"127.0.0.1:{self.port}",
                 "--poll-interval",
                 "0.2",
-                "--auto-accept-creation",
-                "--auto-accept-import",
+                *(["--auto-accept-creation", "--auto-accept-import"] if auto_accept else []),
                 "--scan-workers",
                 "1",
                 "--api-workers",  # the default (one per core) is proven in test_api_workers
@@ -143,6 +151,37 @@ class LwsProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.client.close()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[Any]:
+    """A real Dask LocalCluster (scheduler + 2 worker processes on loopback)
+    for the session, in its own process group (tests.support.dask_cluster)."""
+    pytest.importorskip("distributed")
+    from tests.support.dask_cluster import DaskCluster
+
+    with DaskCluster(workers=2) as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["local", "cluster"])
+def scan_pool(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Who scans: None (the scanner's own local worker pool), or a
+    ClusterPool on the session's Dask cluster (lws serve --scan-cluster)."""
+    if request.param == "local":
+        yield None
+        return
+    cluster = request.getfixturevalue("dask_cluster")
+    if cluster.proc is None:  # a test stopped it
+        cluster.start()
+    from lws.scan.cluster import ClusterPool
+
+    pool = ClusterPool(cluster.address, connect_timeout=5)
+    pool.start()
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ Tables (LMDB named databases)::
     pool_outputs    u32 account | 32 tx_hash | u16 vout    -> OutputRecord
     pool_spends     u32 account | 32 tx_hash | 32 key_image | u64 source gi
                                                            -> SpendRecord
+    admin_keys      u32 key_id                             -> AdminKeyRecord
 
 ``tx_index`` numbers a mined transaction in chain order:
 ``height << TX_POSITION_BITS | position in block`` (the miner tx is position
@@ -49,6 +50,10 @@ from typing import Final
 #: with a default at the END of a record Struct does not need a bump (msgpack
 #: arrays decode with the defaults filled in); anything else does, with a
 #: migration registered in :mod:`lws.store.migrations`.
+#: Format 1 gained the admin_keys table and the META_NEXT_ADMIN_KEY_ID and
+#: META_ACCOUNTS_VERSION keys without a bump: an older lws never opens that
+#: table or reads those keys, so it cannot misread them (a read-write open
+#: creates the table in a store that lacks it).
 FORMAT_VERSION: Final = 1
 
 # -- table names -------------------------------------------------------------
@@ -62,6 +67,7 @@ T_GLOBAL_INDEX: Final = b"global_index"
 T_BLOCKS: Final = b"blocks"
 T_POOL_OUTPUTS: Final = b"pool_outputs"
 T_POOL_SPENDS: Final = b"pool_spends"
+T_ADMIN_KEYS: Final = b"admin_keys"
 
 TABLES: Final = (
     T_META,
@@ -74,6 +80,7 @@ TABLES: Final = (
     T_BLOCKS,
     T_POOL_OUTPUTS,
     T_POOL_SPENDS,
+    T_ADMIN_KEYS,
 )
 
 # -- meta keys ---------------------------------------------------------------
@@ -85,6 +92,15 @@ META_NETWORK: Final = b"network"
 META_CREATED: Final = b"created"
 #: u32: the id the next account gets. Ids are never reused, even after deletion.
 META_NEXT_ACCOUNT_ID: Final = b"next_account_id"
+#: u32: the id the next admin key gets. Ids are never reused (audit log lines
+#: name keys by id), even after a key is revoked. Absent: 1.
+META_NEXT_ADMIN_KEY_ID: Final = b"next_admin_key_id"
+#: u64: bumped by every write that changes which accounts the scanner scans
+#: or from where (add, status, rescan, delete, subaddresses, rollback), never
+#: by the scanner's own batch writes. The scanner compares it with the value
+#: it loaded its accounts at, so a change made by another process (`lws
+#: admin`) wakes it. Absent: 0.
+META_ACCOUNTS_VERSION: Final = b"accounts_version"
 
 # -- limits --------------------------------------------------------------------
 #: Named databases the environment may hold: the tables above plus room for
@@ -114,6 +130,11 @@ MAX_ADDRESS_LENGTH: Final = 128
 #: limit allows today (a minimal tx is ~1.5 kB; 65,536 of them is ~100 MB).
 TX_POSITION_BITS: Final = 16
 MAX_TX_POSITION: Final = (1 << TX_POSITION_BITS) - 1
+#: Admin keys kept at most: a handful per operator or script is the use;
+#: the key check walks them all (constant time each), so the cap bounds it.
+MAX_ADMIN_KEYS: Final = 256
+#: An admin key's name (a label for people, shown by list-admin-keys).
+MAX_ADMIN_KEY_NAME: Final = 64
 #: Heights fit in the 48 bits tx_index leaves them.
 MAX_HEIGHT: Final = (1 << (64 - TX_POSITION_BITS)) - 1
 MAX_ACCOUNT_ID: Final = (1 << 32) - 1
@@ -223,6 +244,10 @@ def output_ref(tx_index: int, output_index: int) -> bytes:
 def read_output_ref(data: bytes) -> tuple[int, int]:
     tx_index, output_index = _OUTPUT_REF.unpack(data)
     return int(tx_index), int(output_index)
+
+
+def admin_key_key(key_id: int) -> bytes:
+    return _U32.pack(key_id)
 
 
 def block_key(height: int) -> bytes:
