@@ -1,7 +1,9 @@
 # Owns composing lws at run time: opens the store and the daemon client,
-# starts the scanner, the wallet API and (more than one API process) the API worker
-# processes on the API's sockets in one root nursery (in that order, each via
-# nursery.start), and turns SIGINT/SIGTERM into one graceful shutdown. Must not contain business logic or parse configuration.
+# starts the webhook delivery engine, the scanner, the wallet API and (more
+# than one API process) the API worker processes on the API's sockets in one
+# root nursery (in that order, each via nursery.start), and turns
+# SIGINT/SIGTERM into one graceful shutdown. Must not contain business logic
+# or parse configuration.
 """The composition root of ``lws serve``."""
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from lws.api.server import ApiServer, check_listeners
 from lws.api.supervisor import ApiWorkers
 from lws.config import Config
 from lws.daemon import Daemon
+from lws.notify import DeliveryEngine, DeliverySettings
 from lws.scan import Scanner, ScannerStatus
 from lws.services.context import Services
 from lws.store import Store
@@ -42,6 +45,8 @@ async def run(
         batch_blocks=config.scan_batch_blocks,
     )
 
+    engine = DeliveryEngine(store, delivery_settings(config))
+
     def scanner_status() -> ScannerStatus:
         return scanner.status
 
@@ -59,6 +64,7 @@ async def run(
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(_watch_signals, shutdown)
+            await nursery.start(engine.run)
             await nursery.start(scanner.run)
             bound = await nursery.start(serve_api)
             if config.api_processes() > 1:
@@ -81,6 +87,16 @@ async def run(
     finally:
         await daemon.aclose()
         store.close()
+
+
+def delivery_settings(config: Config) -> DeliverySettings:
+    return DeliverySettings(
+        timeout=config.webhook_timeout,
+        retry_delays=config.webhook_retry_delays,
+        keep_seconds=config.webhook_keep_seconds,
+        outbox_limit=config.webhook_outbox_limit,
+        verify_tls=config.webhook_verify_tls,
+    )
 
 
 async def _watch_signals(shutdown: trio.Event) -> None:

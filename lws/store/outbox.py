@@ -142,8 +142,10 @@ class Outbox:
                     fresh[(out.tx_index, out.output_index)] = out
                     key = s.tracker_key(account_id, out.tx_index, out.output_index, hook.event_id)
                     if self._txn.get(key, db=self._t.trackers) is None:
+                        # monero-lws sends the first block's count even to a
+                        # hook that asked for 0 (the pool's event) confirmations.
                         tracker = TrackerRecord(
-                            height=out.height or 0, requested=hook.confirmations, sent=0
+                            height=out.height or 0, requested=max(1, hook.confirmations), sent=0
                         )
                         self._txn.put(key, encode(tracker), db=self._t.trackers)
             self._advance(account_id, batch.scan_height, confirmation, fresh)

@@ -327,6 +327,26 @@ class Reader:
             if state is None or record.state == state:
                 yield s.read_u64(key), record
 
+    def deliveries_newest_first(
+        self, state: DeliveryState | None = None
+    ) -> Iterator[tuple[int, DeliveryRecord]]:
+        """Outbox records (of one state), newest first."""
+        cursor = self._txn.cursor(self._t.deliveries)
+        if not cursor.last():
+            return
+        decode = DELIVERY_DECODER.decode
+        while True:
+            record = decode(cursor.value())
+            if state is None or record.state == state:
+                yield s.read_u64(cursor.key()), record
+            if not cursor.prev():
+                return
+
+    def delivery_values(self) -> Iterator[bytes]:
+        """Every outbox record's stored bytes, in seq order (for counts that
+        decode only what they need)."""
+        yield from self._txn.cursor(self._t.deliveries).iternext(keys=False, values=True)
+
     def delivery(self, seq: int) -> DeliveryRecord | None:
         if not 0 <= seq <= s.MAX_U64:
             return None

@@ -219,6 +219,8 @@ class HookRecord(_Record, frozen=True):
     #: monero-lws compares it: 8 zero bytes match outputs without one; None
     #: matches every output ("any", which monero-lws documents but lacks).
     payment_id: bytes | None
+    #: Confirmations to report (each block's count up to it; 0 reports the
+    #: pool and the first block, as monero-lws).
     confirmations: int
     #: The HMAC-SHA256 key of the X-Lws-Signature header (its text, UTF-8).
     secret: str

@@ -565,7 +565,7 @@ class Writer(Reader):
             hook.payment_id is None or len(hook.payment_id) == s.SHORT_PAYMENT_ID_SIZE,
             "payment_id must be 8 bytes or None",
         )
-        _need(1 <= hook.confirmations <= s.MAX_CONFIRMATIONS, "confirmations out of range")
+        _need(0 <= hook.confirmations <= s.MAX_CONFIRMATIONS, "confirmations out of range")
         _need(len(hook.secret) > 0, "a hook needs a secret")
         if self._txn.stat(self._t.hooks)["entries"] >= s.MAX_HOOKS:
             raise StoreError(f"{s.MAX_HOOKS} webhooks are registered: delete some first")

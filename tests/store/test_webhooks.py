@@ -226,7 +226,7 @@ def test_hook_checks(store: Store) -> None:
     with pytest.raises(UnknownAccount):
         store.transact(lambda w: w.add_hook(hook(a + 1)))
     for bad in (
-        hook(a, confirmations=0),
+        hook(a, confirmations=-1),
         hook(a, confirmations=schema.MAX_CONFIRMATIONS + 1),
         hook(a, payment_id=b"\x01" * 4),
         msgspec.structs.replace(hook(a), event_id=b"short"),
