@@ -569,10 +569,11 @@ class Writer(Reader):
         _need(len(hook.secret) > 0, "a hook needs a secret")
         if self._txn.stat(self._t.hooks)["entries"] >= s.MAX_HOOKS:
             raise StoreError(f"{s.MAX_HOOKS} webhooks are registered: delete some first")
-        if any(h.event_id == hook.event_id for _, h in self.hooks()):
-            raise InvalidRecord("a hook with this event_id exists")
+        # Event ids are random 128-bit values (webhook_add): only a re-used
+        # one can collide, and that is caught here, within its account and type.
         key = s.hook_key(hook.account_id, hook.type, hook.event_id)
-        self._txn.put(key, encode(hook), db=self._t.hooks)
+        if not self._txn.put(key, encode(hook), overwrite=False, db=self._t.hooks):
+            raise InvalidRecord("a hook with this event_id exists")
         self._outbox().forget_hooks()
         return key
 

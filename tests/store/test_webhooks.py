@@ -236,7 +236,7 @@ def test_hook_checks(store: Store) -> None:
             store.transact(lambda w, bad=bad: w.add_hook(bad))
     store.transact(lambda w: w.add_hook(hook(a)))
     with pytest.raises(InvalidRecord, match="event_id"):
-        store.transact(lambda w: w.add_hook(hook(a, HookType.TX_SPEND)))
+        store.transact(lambda w: w.add_hook(hook(a, payment_id=None)))
     assert store.query(lambda r: r.count_hooks()) == 1
 
 
