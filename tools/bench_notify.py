@@ -237,9 +237,6 @@ def bench_scans(workdir: Path, args: argparse.Namespace, receiver_url: str) -> d
         # CPU seconds of the scan (this process and the scan workers): the
         # same comparison, less sensitive to other load on the machine.
         results["ratio_scan_cpu_without_over_with_hooks"] = f"{cpu['none'] / cpu['hooks']:.3f}"
-        results["ratio_scan_cpu_without_over_with_hooks_delivering"] = (
-            f"{cpu['none'] / cpu['delivering']:.3f}"
-        )
         results["ratio_target"] = f"{TARGET_RATIO}"
     return results
 
