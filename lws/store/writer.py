@@ -457,10 +457,15 @@ class Writer(Reader):
         outbox.flush()
         return frozenset(skipped)
 
-    def rollback_to(self, height: int) -> int:
+    def rollback_to(self, height: int, *, reorg: bool = True) -> int:
         """Undo a reorg: drop every block hash at or above ``height``, every
         account's mined outputs and spends at or above it, and clamp every
-        scan_height to it. Returns how many accounts changed."""
+        scan_height to it. Returns how many accounts changed.
+
+        ``reorg``: the chain changed, so each dropped output a tx-confirmation
+        hook was told about becomes a tx-reorg event. An operator's rollback
+        of an unchanged chain passes False: the trackers stay, and the rescan
+        does not repeat the confirmations already sent."""
         _need(0 <= height, "height out of range")
         if height > s.MAX_HEIGHT:
             return 0
@@ -473,7 +478,7 @@ class Writer(Reader):
         ]
         outbox = self._outbox()
         for account_id, record in changed:
-            if outbox.active:
+            if outbox.active and reorg:
                 outbox.on_rollback(account_id, height)
             self._drop_account_data(account_id, height)
             self._put_account(account_id, msgspec.structs.replace(record, scan_height=height))

@@ -198,6 +198,16 @@ def test_reorg_turns_tracked_outputs_into_tx_reorg(store: Store) -> None:
     assert store.query(lambda r: r.check()) == []
 
 
+def test_operator_rollback_sends_no_reorg_nor_levels_again(store: Store) -> None:
+    a = store.transact(lambda w: add_account(w, 1))
+    store.transact(lambda w: w.add_hook(hook(a, confirmations=4)))
+    out = make_output(8, global_index=8)
+    store.transact(lambda w: batch(w, a, 0, 10, [out]))
+    store.transact(lambda w: w.rollback_to(5, reorg=False))
+    store.transact(lambda w: batch(w, a, 5, 11, [out]))
+    assert levels(store) == [1, 2, 3]
+
+
 def test_rescan_does_not_resend_levels_already_sent(store: Store) -> None:
     a = store.transact(lambda w: add_account(w, 1))
     store.transact(lambda w: w.add_hook(hook(a, confirmations=3)))
