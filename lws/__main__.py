@@ -33,6 +33,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--auto-accept-import", action="store_true", default=None)
     serve.add_argument("--max-subaddresses", type=int)
     serve.add_argument("--cors-origin", action="append", dest="cors_origins", metavar="ORIGIN")
+    serve.add_argument(
+        "--rate-limit",
+        type=int,
+        metavar="N",
+        help="requests per minute per client and method for account creation, imports, "
+        "relays, decoys and subaddress provisioning (default 60; 0: no limit)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        dest="trusted_proxies",
+        metavar="CIDR",
+        help="a proxy whose X-Forwarded-For names the client (repeatable)",
+    )
     serve.add_argument("--tls-certificate", metavar="PEM")
     serve.add_argument("--tls-key", metavar="PEM")
     serve.add_argument(

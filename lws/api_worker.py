@@ -3,7 +3,8 @@
 # lws/api/supervisor.py with the main process's listening sockets as inherited
 # descriptors (their numbers in argv), its config as the first line on stdin
 # and the scanner's status as later lines; it serves the wallet API on those
-# sockets over its own store handle, daemon client and caches, says "ready"
+# sockets (Quart-Trio on Hypercorn) over its own store handle, daemon client
+# and caches (rate budgets are shared, lws/store/ratelimit.py), says "ready"
 # and asks for scanner wake-ups with lines on its stdout (the real stdout is
 # kept for that; anything else printed goes to stderr). It stops on
 # SIGTERM/SIGINT, or when its stdin closes (the main process is gone). Must
@@ -21,8 +22,8 @@ import sys
 import msgspec
 import trio
 
-from lws.api.app import create_app
-from lws.api.server import ApiServer
+from lws.api.serve import AppServer
+from lws.api.wallet import create_app
 from lws.api.worker_pipe import READY, WAKE, LineReader
 from lws.config import Config
 from lws.daemon import Daemon
@@ -59,7 +60,7 @@ async def serve(fds: list[int]) -> None:
     shutdown = trio.Event()
     services = Services(config, store, daemon, lambda: status[0], wake_scanner=wake_scanner)
     app = create_app(services)
-    api = ApiServer(config, app, shutdown=shutdown, inherited=sockets)
+    api = AppServer(config, app, shutdown=shutdown, inherited=sockets)
 
     async def follow_main() -> None:
         """Scanner status lines from the main process; its end stops this worker."""

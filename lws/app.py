@@ -1,9 +1,10 @@
 # Owns composing lws at run time: opens the store and the daemon client,
-# starts the webhook delivery engine, the scanner, the wallet API and (more
-# than one API process) the API worker processes on the API's sockets in one
-# root nursery (in that order, each via nursery.start), and turns
-# SIGINT/SIGTERM into one graceful shutdown. Must not contain business logic
-# or parse configuration.
+# starts the webhook delivery engine, the scanner, the wallet API (its
+# Quart-Trio app on Hypercorn) and (more than one API process) the API worker
+# processes on the API's sockets in one root nursery (in that order, each via
+# nursery.start), and turns SIGINT/SIGTERM into one shutdown event (Hypercorn
+# then drains for its graceful timeout). Must not contain business logic or
+# parse configuration.
 """The composition root of ``lws serve``."""
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import signal
 
 import trio
 
-from lws.api.app import create_app
-from lws.api.server import ApiServer, check_listeners
+from lws.api.serve import AppServer, check_listeners
 from lws.api.supervisor import ApiWorkers
+from lws.api.wallet import create_app
 from lws.config import Config
 from lws.daemon import Daemon
 from lws.notify import DeliveryEngine, DeliverySettings
@@ -53,13 +54,14 @@ async def run(
     shutdown = trio.Event()
     services = Services(config, store, daemon, scanner_status, wake_scanner=scanner.wake)
     app = create_app(services)
-    api = ApiServer(config, app, shutdown=shutdown)
+    api = AppServer(config, app, shutdown=shutdown)
     try:
         async with trio.open_nursery() as nursery:
 
             async def serve_api(*, task_status: trio.TaskStatus[list[str]]) -> None:
-                # The API server drains in-flight requests when `shutdown` is
-                # set; once it has, nothing else needs to outlive it.
+                # Hypercorn drains in-flight requests (for at most its graceful
+                # timeout) when `shutdown` is set; once it has, nothing else
+                # needs to outlive it.
                 await api.run(task_status=task_status)
                 nursery.cancel_scope.cancel()
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -61,6 +62,13 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     max_subaddresses: int = 100_000
     #: Origins allowed to call the API from a browser (credentials allowed).
     cors_origins: tuple[str, ...] = ()
+    #: Requests per minute per client and method for the methods that write
+    #: or cost monerod work (account creation, imports, relays, decoys,
+    #: subaddress provisioning); 0 turns limiting off. One budget for the
+    #: whole server, whatever api_workers is.
+    rate_limit: int = 60
+    #: Proxies (CIDR) whose X-Forwarded-For names the client for rate limits.
+    trusted_proxies: tuple[str, ...] = ()
     #: Scan worker processes; 0 = one per core.
     scan_workers: int = 0
     #: Processes serving the wallet API on the same listeners: 0 = one per
@@ -103,6 +111,13 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             raise ConfigError("scan_workers must be >= 0")
         if not 0 <= self.api_workers <= MAX_API_WORKERS:
             raise ConfigError(f"api_workers must be between 0 (one per core) and {MAX_API_WORKERS}")
+        if self.rate_limit < 0:
+            raise ConfigError("rate_limit must be >= 0 (0 turns limiting off)")
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ConfigError(f"trusted_proxies: {cidr!r} is not an address or CIDR") from None
         if self.scan_batch_blocks < 1:
             raise ConfigError("scan_batch_blocks must be >= 1")
         if not self.poll_interval > 0:
@@ -137,7 +152,7 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-_LIST_FIELDS = {"listen", "admin_listen", "cors_origins", "webhook_retry_delays"}
+_LIST_FIELDS = {"listen", "admin_listen", "cors_origins", "trusted_proxies", "webhook_retry_delays"}
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:

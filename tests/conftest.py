@@ -75,6 +75,8 @@ class LwsProcess:
                 "1",
                 "--api-workers",  # the default (one per core) is proven in test_api_workers
                 "1",
+                "--rate-limit",  # the tests create many accounts; limits: tests/api, test_api_workers
+                "0",
                 *extra,
             ],
             stdin=subprocess.DEVNULL,

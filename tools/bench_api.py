@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-# Owns the wallet API load benchmark (issue 4 §5): a real `lws serve` over a
-# store seeded through lws.store's write API (one account with thousands of
-# outputs, on a real regtest monerod's block hashes so the scanner has nothing
-# to undo), with lws's default API processes (one per core) unless
-# --api-workers says otherwise, loaded with wrk
-# at 64 connections on get_address_info and get_unspent_outs, with and
-# without Accept-Encoding: gzip, and monerod's JSON-RPC get_info under the
-# same load as the yardstick. Prints headline figures last, one `name: value` a line.
+# Owns the wallet API load benchmark (issues 4 and 13): a real `lws serve`
+# over a store seeded through lws.store's write API (one account with
+# thousands of outputs, on a real regtest monerod's block hashes so the
+# scanner has nothing to undo), with lws's default configuration (one API
+# process per core) unless --api-workers says otherwise, loaded with wrk at
+# 64 connections on login (an existing account, as the MyMonero clients
+# send it), get_address_info and get_unspent_outs (with and without
+# Accept-Encoding: gzip), and monerod's JSON-RPC get_info under the same
+# load as the yardstick, in the same run. With --old PATH (a checkout of an
+# earlier lws, e.g. a git worktree of 0b02e1b, the last commit on the
+# hand-written HTTP/1.1 server), that lws is started from PATH over a copy
+# of the same store and measured in the same run too. Prints a table, then
+# headline figures, one `name: value` a line.
 # A developer tool: never imported by lws/ or the tests.
 """Requests per second and p99 latency of the wallet API, against monerod's."""
 
@@ -31,6 +36,9 @@ import httpx
 from lws.store import AccountBatch, AccountStatus, OutputRecord, SpendRecord, Store
 from lws.store.schema import tx_index_of
 from tests.support.regtest import Monerod, WalletKeys, free_port
+
+#: This checkout (the lws measured as "new"; `python -m tools.bench_api` from it).
+REPO = Path(__file__).resolve().parent.parent
 
 #: Blocks mined before seeding: every seeded output must be unlocked (10 blocks).
 CHAIN_BLOCKS = 130
@@ -151,8 +159,15 @@ def block_hashes(daemon: Monerod, count: int) -> list[bytes]:
 
 
 def start_lws(
-    workdir: Path, daemon: Monerod, workers: int, api_workers: int
+    workdir: Path,
+    daemon: Monerod,
+    workers: int,
+    api_workers: int,
+    *,
+    source: Path = REPO,
+    extra: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen[bytes], str]:
+    """`lws serve` from the checkout ``source`` (its own package, by cwd)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
@@ -173,7 +188,9 @@ def start_lws(
             str(workers),
             "--api-workers",
             str(api_workers),
+            *extra,
         ],
+        cwd=source,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / "lws.log", "ab"),  # noqa: SIM115
@@ -187,6 +204,31 @@ def start_lws(
         except httpx.HTTPError:
             time.sleep(0.2)
     raise SystemExit(f"lws did not start: {(workdir / 'lws.log').read_text()[-2000:]}")
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the API worker and scan worker processes)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found += _tree(int(child))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by ``pid`` and its descendants."""
+    ticks = 0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(
@@ -235,9 +277,13 @@ def wrk(
     }
 
 
-#: Issue 4 section 5: each account read at >= half monerod's rate, p99 < 50 ms.
-TARGET_RATIO = 0.5
-TARGET_P99_MS = 50.0
+#: Issue 13's targets, (ratio to monerod's get_info rate, p99 in ms), for
+#: the requests the MyMonero clients send (no Accept-Encoding: "plain").
+TARGETS = {
+    "login": (0.4, 50.0),
+    "get_address_info_plain": (0.4, 50.0),
+    "get_unspent_outs_plain": (0.25, 100.0),
+}
 #: What browsers send with every request (Node's axios 0.21 sends no Accept-Encoding).
 GZIP = {"Accept-Encoding": "gzip"}
 #: wrk sends no Accept-Encoding unless told: the plain reply.
@@ -277,18 +323,34 @@ def main() -> None:
         help="lws processes serving the API (0, lws's default: one per core, at most 4)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--old",
+        type=Path,
+        help="a checkout of an earlier lws to measure in the same run (git worktree add "
+        "--detach /tmp/lws-old 0b02e1b; copy lws/monero/_derivations*.so into it)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=60,
+        help="lws's --rate-limit (default: lws's default; login of an existing account "
+        "and the reads are never limited)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk")
 
     workdir = Path(tempfile.mkdtemp(prefix="lws-bench-api-"))
     daemon = Monerod(workdir / "monerod", extra_args=MONEROD_ARGS)
-    proc = None
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         daemon.mine(CHAIN_BLOCKS, WalletKeys("bench-miner").address())
         hashes = block_hashes(daemon, CHAIN_BLOCKS)
         seed(workdir / "lws" / "store", hashes, args.outputs, args.spends)
-        proc, url = start_lws(workdir / "lws", daemon, workers=1, api_workers=args.api_workers)
+        servers = {"new": (REPO, ("--rate-limit", str(args.rate_limit)))}
+        if args.old is not None:
+            shutil.copytree(workdir / "lws", workdir / "lws-old")
+            servers["old"] = (args.old.resolve(), ())
         creds = {"address": ACCOUNT.address(), "view_key": ACCOUNT.view_secret.hex()}
         unspent = {
             **creds,
@@ -297,74 +359,139 @@ def main() -> None:
             "use_dust": True,
             "dust_threshold": "2000000000",
         }
-        sizes = {
-            "get_address_info": check_reply(f"{url}/get_address_info", creds, args.outputs),
-            "get_unspent_outs": check_reply(f"{url}/get_unspent_outs", unspent, args.outputs),
-        }
+        login = {**creds, "create_account": True}  # as the MyMonero clients send it
         print(
             f"seeded store: 1 account, {args.outputs} outputs ({args.spends} spent), "
             f"{CHAIN_BLOCKS} blocks of a regtest monerod; lws --api-workers "
             f"{args.api_workers}; wrk -c{args.connections} -t{args.threads} "
-            f"-d{args.seconds}s per endpoint, one after the other"
+            f"-d{args.seconds}s per endpoint (after a 2 s warm-up), one after the other"
         )
-        for name, (plain_size, gzip_size) in sizes.items():
-            print(f"  {name} reply: {plain_size} bytes, {gzip_size} gzipped")
-        jobs: dict[str, tuple[str, dict[str, object], dict[str, str]]] = {
-            "get_address_info": (f"{url}/get_address_info", creds, GZIP),
-            "get_unspent_outs": (f"{url}/get_unspent_outs", unspent, GZIP),
-            "get_address_info_plain": (f"{url}/get_address_info", creds, PLAIN),
-            "get_unspent_outs_plain": (f"{url}/get_unspent_outs", unspent, PLAIN),
-            "monerod_get_info": (
-                f"{daemon.url}/json_rpc",
-                {"jsonrpc": "2.0", "id": "0", "method": "get_info"},
-                PLAIN,
-            ),
-        }
-        results = {}
-        for name, (target, body, headers) in jobs.items():
-            for seconds in (2, args.seconds):  # a warm-up run, then the measured one
-                r = wrk(
-                    target,
-                    body,
-                    connections=args.connections,
-                    seconds=seconds,
-                    threads=args.threads,
-                    headers=headers,
-                )
-            results[name] = r
+
+        def load(
+            target: str, body: dict[str, object], headers: dict[str, str], pid: int
+        ) -> dict[str, float]:
+            """wrk on ``target`` (a warm-up run, then the measured one), with the
+            server's CPU time per request (process ``pid`` and its children):
+            a figure that other load on the machine disturbs less than req/s."""
+            wrk(
+                target,
+                body,
+                connections=args.connections,
+                seconds=2,
+                threads=args.threads,
+                headers=headers,
+            )
+            before = cpu_seconds(pid)
+            r = wrk(
+                target,
+                body,
+                connections=args.connections,
+                seconds=args.seconds,
+                threads=args.threads,
+                headers=headers,
+            )
+            r["cpu_us"] = (cpu_seconds(pid) - before) / max(1.0, r["requests"]) * 1e6
+            return r
+
+        def show(label: str, r: dict[str, float]) -> None:
             print(
-                f"  {name:22s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p99 "
+                f"  {label:30s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p99 "
                 f"{r['p99_ms']:6.1f} ms  max {r['max_ms']:6.1f} ms  errors {r['errors']:.0f}  "
-                f"non-2xx {r['non_2xx']:.0f}",
+                f"non-2xx {r['non_2xx']:.0f}  server CPU {r['cpu_us']:5.0f} us/request",
                 flush=True,
             )
-        base = results["monerod_get_info"]["rps"]
-        print(
-            "(lws names without _plain: requests with Accept-Encoding: gzip, as browsers send "
-            "them; _plain: without it, as Node's axios 0.21 in mymonero-lws-client sends them. "
-            f"Target: >= {TARGET_RATIO}x monerod's rate, p99 < {TARGET_P99_MS:.0f} ms)"
+
+        assert daemon.proc is not None
+        monerod = load(
+            f"{daemon.url}/json_rpc",
+            {"jsonrpc": "2.0", "id": "0", "method": "get_info"},
+            PLAIN,
+            daemon.proc.pid,
         )
-        for name in jobs:
-            if name == "monerod_get_info":
-                continue
-            r = results[name]
-            met = r["rps"] / base >= TARGET_RATIO and r["p99_ms"] < TARGET_P99_MS
+        show("monerod get_info", monerod)
+        results: dict[str, dict[str, dict[str, float]]] = {}
+        for server, (source, extra) in servers.items():
+            folder = workdir / ("lws" if server == "new" else "lws-old")
+            proc, url = start_lws(folder, daemon, 1, args.api_workers, source=source, extra=extra)
+            procs.append(proc)
+            sizes = {
+                "get_address_info": check_reply(f"{url}/get_address_info", creds, args.outputs),
+                "get_unspent_outs": check_reply(f"{url}/get_unspent_outs", unspent, args.outputs),
+            }
+            print(f"{server} lws ({source}):")
+            for name, (plain_size, gzip_size) in sizes.items():
+                print(f"  {name} reply: {plain_size} bytes, {gzip_size} gzipped")
+            jobs: dict[str, tuple[str, dict[str, object], dict[str, str]]] = {
+                "login": (f"{url}/login", login, PLAIN),
+                "get_address_info_plain": (f"{url}/get_address_info", creds, PLAIN),
+                "get_address_info_gzip": (f"{url}/get_address_info", creds, GZIP),
+                "get_unspent_outs_plain": (f"{url}/get_unspent_outs", unspent, PLAIN),
+                "get_unspent_outs_gzip": (f"{url}/get_unspent_outs", unspent, GZIP),
+            }
+            results[server] = {}
+            for name, (target, body, headers) in jobs.items():
+                results[server][name] = load(target, body, headers, proc.pid)
+                show(name, results[server][name])
+            stop(proc)
+        base = monerod["rps"]
+        print(
+            "\n(_plain: no Accept-Encoding, as Node's axios 0.21 in mymonero-lws-client sends; "
+            "_gzip: Accept-Encoding: gzip, as browsers send. Ratios are to monerod's get_info "
+            "rate measured above.)"
+        )
+        header = f"{'request':24s} " + "  ".join(
+            f"{server + ' req/s':>12s} {'p99 ms':>7s} {'x monerod':>9s} {'CPU us/req':>10s}"
+            for server in results
+        )
+        print(header)
+        for name in results["new"]:
+            row = f"{name:24s} "
+            for server in results:
+                r = results[server][name]
+                row += (
+                    f"{r['rps']:12.0f} {r['p99_ms']:7.1f} {r['rps'] / base:9.2f} "
+                    f"{r['cpu_us']:10.0f}  "
+                )
+            print(row.rstrip())
+        print(
+            f"{'monerod get_info':24s} {base:12.0f} {monerod['p99_ms']:7.1f} {1:9.2f} "
+            f"{monerod['cpu_us']:10.0f}"
+        )
+        print()
+        for name, r in results["new"].items():
             print(f"{name}_rps: {r['rps']:.0f}")
             print(f"{name}_p99_ms: {r['p99_ms']:.1f}")
             print(f"{name}_vs_monerod: {r['rps'] / base:.2f}")
-            print(f"{name}_target_met: {'yes' if met else 'no'}")
+            print(f"{name}_cpu_us_per_request: {r['cpu_us']:.0f}")
+            if name in TARGETS:
+                ratio, p99 = TARGETS[name]
+                met = r["rps"] / base >= ratio and r["p99_ms"] < p99
+                print(
+                    f"{name}_target: >= {ratio}x, p99 < {p99:.0f} ms: {'met' if met else 'NOT met'}"
+                )
+            if "old" in results:
+                old = results["old"][name]
+                print(f"{name}_old_rps: {old['rps']:.0f}")
+                print(f"{name}_old_vs_monerod: {old['rps'] / base:.2f}")
+                print(f"{name}_new_vs_old: {r['rps'] / old['rps']:.2f}")
+                print(f"{name}_old_cpu_us_per_request: {old['cpu_us']:.0f}")
         print(f"monerod_get_info_rps: {base:.0f}")
-        print(f"monerod_get_info_p99_ms: {results['monerod_get_info']['p99_ms']:.1f}")
-        print(f"monerod_get_info_errors: {results['monerod_get_info']['errors']:.0f}")
+        print(f"monerod_get_info_p99_ms: {monerod['p99_ms']:.1f}")
+        print(f"monerod_get_info_errors: {monerod['errors']:.0f}")
     finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+        for proc in procs:
+            stop(proc)
         daemon.stop()
         if args.keep:
             print(f"work folder: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
 
 
 if __name__ == "__main__":

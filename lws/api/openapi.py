@@ -26,6 +26,7 @@ _ERRORS = {
     "405": "HTTP method not allowed for this path",
     "413": "Body larger than this method accepts",
     "415": "Content-Type is not application/json",
+    "429": "Past this client's budget for this method; see Retry-After",
     "502": "monerod answered with an error",
     "503": "Overloaded or monerod unreachable; see Retry-After",
 }
@@ -37,6 +38,8 @@ def _error_responses(route: Route) -> dict[str, Any]:
         codes += ["400", "413", "415", "502"]
     if route.account:
         codes.append("403")
+    if route.rate_limited:
+        codes.append("429")
     return {
         code: {
             "description": _ERRORS[code],

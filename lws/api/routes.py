@@ -46,6 +46,10 @@ class Route:
     summary: str
     #: Whether the method needs an account's address and view key (403 possible).
     account: bool = False
+    #: Whether the method has a per-client rate budget (config.rate_limit a
+    #: minute): it creates state or costs monerod work. login only when it
+    #: would create an account (the app decides).
+    rate_limited: bool = False
 
 
 async def _no_handler(svc: Services, req: Any) -> Any:  # the document route is served by the app
@@ -65,6 +69,7 @@ ROUTES: tuple[Route, ...] = (
         SMALL_BODY,
         "Check for an account, or ask for one to be created",
         account=True,
+        rate_limited=True,
     ),
     Route(
         "/get_address_info",
@@ -104,6 +109,7 @@ ROUTES: tuple[Route, ...] = (
         network.get_random_outs,
         SMALL_BODY,
         "Decoy outputs for rings, one entry per requested amount",
+        rate_limited=True,
     ),
     Route(
         "/submit_raw_tx",
@@ -113,6 +119,7 @@ ROUTES: tuple[Route, ...] = (
         network.submit_raw_tx,
         TX_BODY,
         "Relay a signed transaction through monerod",
+        rate_limited=True,
     ),
     Route(
         "/import_wallet_request",
@@ -123,6 +130,7 @@ ROUTES: tuple[Route, ...] = (
         SMALL_BODY,
         "Ask for a rescan of an account from a height",
         account=True,
+        rate_limited=True,
     ),
     Route(
         "/import_request",
@@ -133,6 +141,7 @@ ROUTES: tuple[Route, ...] = (
         SMALL_BODY,
         "Same as /import_wallet_request (the published API's name)",
         account=True,
+        rate_limited=True,
     ),
     Route(
         "/get_subaddrs",
@@ -163,6 +172,7 @@ ROUTES: tuple[Route, ...] = (
         SMALL_BODY,
         "Register n_maj x n_min subaddresses from (maj_i, min_i)",
         account=True,
+        rate_limited=True,
     ),
     Route(
         "/get_version",

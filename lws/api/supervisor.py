@@ -21,7 +21,7 @@ import trio
 from lws.config import Config
 from lws.services.context import ScannerStatusProvider
 
-from .server import GRACEFUL_TIMEOUT_S
+from .serve import GRACEFUL_TIMEOUT_S
 from .worker_pipe import READY, WAKE, LineReader
 
 log = logging.getLogger(__name__)

@@ -48,6 +48,7 @@ async def run_playground(config: Config) -> None:
             network="regtest",
             auto_accept_creation=True,
             auto_accept_import=True,
+            rate_limit=0,  # a playground's wallets are the developer's own
             data_dir=str(workdir / "lws"),
         )
         async with trio.open_nursery() as nursery:

@@ -89,7 +89,7 @@ def _cached(svc: Services, key: Hashable, view_key: str, now: float) -> CachedRe
     return entry
 
 
-async def _reply(
+async def cached_reply(
     svc: Services,
     key: Hashable,
     address: str,
@@ -187,7 +187,7 @@ def _address_info(view: AccountView, now: float) -> CachedReply:
 
 async def get_address_info(svc: Services, req: AccountRequest) -> Encoded:
     """AddressInfoResponse, encoded."""
-    entry = await _reply(
+    entry = await cached_reply(
         svc,
         ("info", req.address),
         req.address,
@@ -246,7 +246,7 @@ def _address_txs(svc: Services, view: AccountView) -> CachedReply:
 
 async def get_address_txs(svc: Services, req: AccountRequest) -> Encoded:
     """AddressTxsResponse, encoded."""
-    entry = await _reply(
+    entry = await cached_reply(
         svc,
         ("txs", req.address),
         req.address,
@@ -348,7 +348,7 @@ async def get_unspent_outs(svc: Services, req: UnspentOutsRequest) -> Encoded:
     """UnspentOutsResponse, encoded."""
     wanted = u64_of("amount", req.amount)
     dust = 0 if req.use_dust else u64_of("dust_threshold", req.dust_threshold)
-    entry = await _reply(
+    entry = await cached_reply(
         svc,
         ("unspent", req.address, req.use_dust, dust),
         req.address,

@@ -22,15 +22,19 @@ from lws.wire.requests import ImportRequest, LoginRequest
 from lws.wire.responses import ImportResponse, LoginResponse
 
 from . import storeio
+from .account_data import cached_reply
 from .auth import FORBIDDEN_TEXT, Keys, check_access, check_credentials
 from .chainview import chain_height
 from .context import Services
+from .replycache import CachedReply
 
 #: import_wallet_request status texts (the clients show them).
 STATUS_APPROVED = "Approved"
 STATUS_PENDING = "Accepted, waiting for approval"
 
 QUEUE_FULL_TEXT = "Too many pending account requests; try again later"
+#: Bytes a kept login answer is charged in the reply cache (a small struct).
+LOGIN_ENTRY_BYTES = 200
 
 
 def _request(
@@ -105,12 +109,34 @@ def _existing_login(reader: Reader, keys: Keys) -> LoginResponse | None:
     )
 
 
+def _login_entry(reader: Reader, keys: Keys, now: float) -> CachedReply:
+    reply = _existing_login(reader, keys)
+    # An account that does not exist is kept too (extra None): valid only
+    # until the next write, as every entry (a creation is a write).
+    return CachedReply(
+        generation=reader.generation,
+        view_secret=keys.view_secret,
+        body=b"",
+        extra=reply,
+        size=LOGIN_ENTRY_BYTES,
+    )
+
+
+async def existing_login(svc: Services, req: LoginRequest) -> LoginResponse | None:
+    """login of an account that exists, from the reply cache or one read
+    snapshot; None if it does not exist (then only ``login`` can tell what
+    happens: a creation or a 403)."""
+    entry = await cached_reply(svc, ("login", req.address), req.address, req.view_key, _login_entry)
+    reply: LoginResponse | None = entry.extra
+    return reply
+
+
 async def login(svc: Services, req: LoginRequest) -> LoginResponse:
-    keys = check_credentials(req.address, req.view_key, svc.address_network)
     # Most logins are of existing accounts: a read snapshot, no write transaction.
-    existing = await storeio.read(svc.store, lambda reader: _existing_login(reader, keys))
+    existing = await existing_login(svc, req)
     if existing is not None:
         return existing
+    keys = check_credentials(req.address, req.view_key, svc.address_network)
     # No scanner wake-up here: a new account starts at the chain tip (nothing
     # to catch up), and clients follow a creation with import_wallet_request,
     # which wakes it. (Waking here made the scanner's pool pass see the account

@@ -29,6 +29,7 @@ from .errors import (
     WrongNetwork,
 )
 from .migrations import MIGRATIONS, Migration
+from .ratelimit import RateTable
 from .reader import Reader
 from .records import (
     FLAG_GENERATED_LOCALLY,
@@ -86,6 +87,7 @@ __all__ = [
     "AccountRecord",
     "AccountStatus",
     "ChainMismatch",
+    "RateTable",
     "FormatError",
     "InvalidRecord",
     "Migration",

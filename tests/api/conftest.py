@@ -1,9 +1,9 @@
 # Owns the fixtures of the wallet-API tests: a real store in a temporary
 # folder, accounts and outputs written through the store's own write API (as
-# the scanner would), the app over them with a daemon client that points
-# either nowhere (transport tests) or at the session's regtest monerod, and a
-# real in-process ApiServer on a loopback port that the tests talk to with
-# httpx (or raw sockets).
+# the scanner would), the Quart-Trio wallet app over them with a daemon
+# client that points either nowhere (transport tests) or at the session's
+# regtest monerod, and a real in-process AppServer (Hypercorn) on a loopback
+# port that the tests talk to with httpx (or raw sockets).
 """Fixtures for tests/api."""
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ import httpx
 import pytest
 import trio
 
-from lws.api.app import WalletApi, create_app
-from lws.api.http1 import Limits
-from lws.api.server import ApiServer
+from lws.api.serve import AppServer, ServerSettings
+from lws.api.wallet import WalletApp, create_app
 from lws.config import Config
 from lws.daemon import Daemon
-from lws.services.context import Services
+from lws.services.context import ScannerStatusProvider, Services
 from lws.store import AccountStatus, Store
 from tests.support.regtest import WalletKeys, free_port
 
@@ -38,7 +37,11 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def make_config(**overrides: Any) -> Config:
-    values: dict[str, Any] = {"network": "regtest", "cors_origins": ("https://wallet.example",)}
+    values: dict[str, Any] = {
+        "network": "regtest",
+        "cors_origins": ("https://wallet.example",),
+        "rate_limit": 0,  # the rate-limit tests turn it on
+    }
     values.update(overrides)
     return Config(**values)
 
@@ -75,15 +78,28 @@ def config() -> Config:
     return make_config()
 
 
+def wallet_app(
+    config: Config,
+    store: Store,
+    daemon: Daemon,
+    scanner_status: ScannerStatusProvider | None = None,
+    **kwargs: Any,
+) -> WalletApp:
+    """The wallet app over services built from ``store`` and ``daemon``."""
+    wake = kwargs.pop("wake_scanner", None)
+    services = Services(config, store, daemon, scanner_status, wake_scanner=wake)
+    return create_app(services, **kwargs)
+
+
 @pytest.fixture
-def app(config: Config, store: Store, dead_daemon: Daemon) -> WalletApi:
-    return create_app(Services(config, store, dead_daemon))
+def app(config: Config, store: Store, dead_daemon: Daemon) -> WalletApp:
+    return wallet_app(config, store, dead_daemon)
 
 
 class Api:
-    """An httpx client of a running ApiServer."""
+    """An httpx client of a running AppServer."""
 
-    def __init__(self, server: ApiServer, http: httpx.AsyncClient) -> None:
+    def __init__(self, server: AppServer, http: httpx.AsyncClient) -> None:
         self.server = server
         self.http = http
         self.url = server.bound[0]
@@ -104,17 +120,15 @@ async def serving(
     app: Any,
     config: Config | None = None,
     *,
-    limits: Limits | None = None,
-    graceful_timeout: float = 1.0,
+    settings: ServerSettings | None = None,
 ) -> AsyncIterator[Api]:
     """Serve ``app`` on a free loopback port for the block; an Api client of it."""
     config = config or make_config()
-    server = ApiServer(
+    server = AppServer(
         config,
         app,
         listen=(f"127.0.0.1:{free_port()}",),
-        limits=limits,
-        graceful_timeout=graceful_timeout,
+        settings=settings or ServerSettings(graceful_timeout=1.0),
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run)
@@ -126,6 +140,6 @@ async def serving(
 
 
 @pytest.fixture
-async def client(app: WalletApi) -> AsyncIterator[Api]:
+async def client(app: WalletApp) -> AsyncIterator[Api]:
     async with serving(app) as api:
         yield api

@@ -2,7 +2,7 @@
 # own write API the way the scanner writes (mined batch + pool), replies
 # checked field by field against interop.md and validated against the
 # OpenAPI document; fees, decoys, relay and status against a real regtest
-# monerod. Every request goes over a real loopback ApiServer.
+# monerod. Every request goes over a real loopback AppServer (Hypercorn).
 """What the wallet API answers, on real data."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import httpx
 import pytest
 import trio
 
-from lws.api.app import create_app
-from lws.api.server import ApiServer
+from lws.api.serve import AppServer
+from lws.api.wallet import create_app
 from lws.daemon import Daemon
 from lws.monero.amounts import commit, decode_amount
 from lws.monero.derivation import derivation_to_scalar, generate_key_derivation
@@ -381,7 +381,7 @@ def test_rct_types_1_to_3_reencrypt_the_ecdh_info() -> None:
 async def test_real_listener(store: Store, dead_daemon: Daemon) -> None:
     seed(store)
     config = make_config(listen=(f"127.0.0.1:{free_port()}",))
-    server = ApiServer(config, create_app(Services(config, store, dead_daemon)))
+    server = AppServer(config, create_app(Services(config, store, dead_daemon)))
     async with trio.open_nursery() as nursery:
         bound = await nursery.start(server.run)
         url = bound[0]
@@ -401,6 +401,6 @@ def test_plain_http_on_public_address_is_refused(store: Store) -> None:
     from lws.errors import ConfigError
 
     with pytest.raises(ConfigError):
-        ApiServer(make_config(listen=("0.0.0.0:8443",)), object())
-    ApiServer(make_config(listen=("0.0.0.0:8443",), allow_insecure_public=True), object())
-    ApiServer(make_config(listen=("[::1]:8443", "localhost:1")), object())
+        AppServer(make_config(listen=("0.0.0.0:8443",)), object())
+    AppServer(make_config(listen=("0.0.0.0:8443",), allow_insecure_public=True), object())
+    AppServer(make_config(listen=("[::1]:8443", "localhost:1")), object())

@@ -1,8 +1,8 @@
 # Owns the app-level transport tests of the wallet API: every status the
 # strict API layer promises (404, 405, 413, 415, 400, 403, 503 with
 # Retry-After), CORS for configured origins, and that none of it is ever a
-# 500. Drives the real app on a real loopback ApiServer with a real store
-# (the HTTP/1.1 server's own hostile cases are in test_http1.py).
+# 500. Drives the real Quart app on a real loopback AppServer with a real store
+# (the transport's own hostile cases are in test_http.py).
 """Strict transport of the wallet API."""
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 # monerod of its own: a keep-alive connection that an API worker process
 # accepted (found by which process holds the server side of the socket, from
 # /proc) sees the outputs the scanner in the main process wrote after blocks
-# were mined to the account.
+# were mined to the account; and the rate budget of a client is one for the
+# main process and its workers together (the shared rate-limit table).
 """API worker processes see the main process's scanner writes."""
 
 from __future__ import annotations
@@ -128,6 +129,61 @@ def test_a_worker_served_connection_sees_the_scanner_writes(tmp_path: Path) -> N
             conn.close()
         finally:
             lws.stop()
+
+
+def _status(conn: socket.socket, path: str, body: dict[str, Any]) -> int:
+    """One keep-alive request on ``conn``; its status (the reply is read whole)."""
+    data = json.dumps(body).encode()
+    conn.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: lws\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n".encode()
+        + data
+    )
+    buffer = b""
+    while b"\r\n\r\n" not in buffer:
+        buffer += conn.recv(65536)
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(rest) < length:
+        rest += conn.recv(65536)
+    return int(head.split(b" ")[1])
+
+
+def test_the_processes_share_one_rate_budget(tmp_path: Path, monerod: Monerod) -> None:
+    limit = 3
+    lws = LwsProcess(tmp_path / "lws", monerod, "--api-workers", "2", "--rate-limit", str(limit))
+    try:
+        deadline = time.monotonic() + 30
+        while not (workers := _api_workers(lws.proc.pid)):
+            assert time.monotonic() < deadline, "the API worker did not start"
+            time.sleep(0.1)
+        owners = [lws.proc.pid, *workers]
+        # One keep-alive connection accepted by each process.
+        conns: dict[int, socket.socket] = {}
+        for _ in range(MAX_TRIES):
+            candidate = socket.create_connection(("127.0.0.1", lws.port))
+            _status(candidate, "/get_version", {})
+            owner = _server_side_owner(candidate, owners)
+            if owner is not None and owner not in conns:
+                conns[owner] = candidate
+            else:
+                candidate.close()
+            if len(conns) == 2:
+                break
+        assert len(conns) == 2, "no connection to each process"
+        first, second = conns.values()
+        relay = {"tx": "00"}  # refused by monerod: each still spends the budget
+        statuses = [_status(conn, "/submit_raw_tx", relay) for conn in (first, second, first)]
+        assert 429 not in statuses
+        assert _status(second, "/submit_raw_tx", relay) == 429  # the budget is one
+        for conn in conns.values():
+            conn.close()
+    finally:
+        lws.stop()
 
 
 def test_the_default_serves_from_one_process_per_core(tmp_path: Path, monerod: Monerod) -> None:

@@ -1,10 +1,12 @@
 # Owns property-based testing of the live wallet API against its own OpenAPI
 # document: schemathesis (its CLI, as an operator would run it) generates
 # valid and invalid requests for every route of /openapi.json and checks that
-# `lws serve` never answers 5xx and that every reply matches the document.
+# `lws serve` (Quart-Trio on Hypercorn) never answers 5xx and that every
+# reply matches the document.
 # Also owns the transport regression schemathesis's coverage phase found
 # under Hypercorn: a reply sent before the request body arrived wedged the
-# keep-alive connection (fixed by lws's own HTTP/1.1 server).
+# keep-alive connection (worked around by lws/api/framing.py's FramingGuard;
+# the reproducer on a minimal app is tests/api/test_framing.py).
 # Must not change the chain (no mining; generated data cannot name a real
 # account, so nothing is created either).
 """schemathesis against a live lws."""
