@@ -1,10 +1,10 @@
 # Owns composing lws at run time: opens the store and the daemon client,
-# starts the webhook delivery engine, the scanner, the wallet API (its
-# Quart-Trio app on Hypercorn) and (more than one API process) the API worker
-# processes on the API's sockets in one root nursery (in that order, each via
-# nursery.start), and turns SIGINT/SIGTERM into one shutdown event (Hypercorn
-# then drains for its graceful timeout). Must not contain business logic or
-# parse configuration.
+# starts the webhook delivery engine, the /feed hub, the scanner, the wallet
+# API (its Quart-Trio app on Hypercorn, /feed included) and (more than one
+# API process) the API worker processes on the API's sockets in one root
+# nursery (in that order, each via nursery.start), and turns SIGINT/SIGTERM
+# into one shutdown event (Hypercorn then drains for its graceful timeout).
+# Must not contain business logic or parse configuration.
 """The composition root of ``lws serve``."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from lws.api.wallet import create_app
 from lws.config import Config
 from lws.daemon import Daemon
 from lws.notify import DeliveryEngine, DeliverySettings
+from lws.notify.feed import FeedHub
 from lws.scan import Scanner, ScannerStatus
 from lws.services.context import Services
 from lws.store import Store
@@ -47,13 +48,14 @@ async def run(
     )
 
     engine = DeliveryEngine(store, delivery_settings(config))
+    hub = FeedHub(store)
 
     def scanner_status() -> ScannerStatus:
         return scanner.status
 
     shutdown = trio.Event()
     services = Services(config, store, daemon, scanner_status, wake_scanner=scanner.wake)
-    app = create_app(services)
+    app = create_app(services, feed_hub=hub)
     api = AppServer(config, app, shutdown=shutdown)
     try:
         async with trio.open_nursery() as nursery:
@@ -67,6 +69,7 @@ async def run(
 
             nursery.start_soon(_watch_signals, shutdown)
             await nursery.start(engine.run)
+            await nursery.start(hub.run)
             await nursery.start(scanner.run)
             bound = await nursery.start(serve_api)
             if config.api_processes() > 1:

@@ -240,6 +240,8 @@ class Subscription:
     warnings: int = 0
     #: Why the hub ended it: None while it runs, else an error message to send.
     ended: str | None = None
+    #: Set once it is unsubscribed (ended by the hub, or gone).
+    done: trio.Event = field(default_factory=trio.Event)
 
 
 @dataclass
@@ -280,6 +282,7 @@ class FeedHub:
             if not subs:
                 del self._subs[sub.account_id]
         sub.send.close()
+        sub.done.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
