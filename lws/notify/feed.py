@@ -20,6 +20,7 @@ import msgspec
 import trio
 
 from lws.store import (
+    NO_ACCOUNT,
     RCT_TYPE_V1,
     AccountRecord,
     AccountStatus,
@@ -193,6 +194,8 @@ class Start:
     message: str
     scan_height: int
     pool: frozenset[tuple[bytes, int]]
+    #: The store's last rewind in the login's snapshot (later ones concern it).
+    rewind: int = 0
 
 
 def start(reader: Reader, account_id: int, *, tx_sync: bool) -> Start:
@@ -204,6 +207,7 @@ def start(reader: Reader, account_id: int, *, tx_sync: bool) -> Start:
     pool = reader.pool_outputs(account_id)
     seen = frozenset((out.tx_hash, out.output_index) for out in pool)
     height = chain_height(reader)
+    rewind = reader.last_rewind()
     if not tx_sync:
         body: msgspec.Struct = Blocks(
             scan_start=record.start_height,
@@ -212,7 +216,7 @@ def start(reader: Reader, account_id: int, *, tx_sync: bool) -> Start:
             lookahead_fail=record.lookahead_fail,
             lookahead=_lookahead(record),
         )
-        return Start(text(BLOCKS_PREFIX, body), record.scan_height, seen)
+        return Start(text(BLOCKS_PREFIX, body), record.scan_height, seen, rewind)
     outputs = reader.outputs(account_id)
     spends = [*reader.spends(account_id), *reader.pool_spends(account_id)]
     sources = {(out.tx_index, out.output_index): out.index_amount for out in outputs}
@@ -224,7 +228,7 @@ def start(reader: Reader, account_id: int, *, tx_sync: bool) -> Start:
         lookahead=_lookahead(record),
         transactions=transactions([*outputs, *pool], spends, sources),
     )
-    return Start(text(TX_SYNC_PREFIX, body), record.scan_height, seen)
+    return Start(text(TX_SYNC_PREFIX, body), record.scan_height, seen, rewind)
 
 
 @dataclass
@@ -237,6 +241,8 @@ class Subscription:
     pool: frozenset[tuple[bytes, int]]
     send: trio.MemorySendChannel[str]
     receive: trio.MemoryReceiveChannel[str]
+    #: The last store rewind this connection has been told about (or predates).
+    rewind: int = 0
     warnings: int = 0
     #: Why the hub ended it: None while it runs, else an error message to send.
     ended: str | None = None
@@ -252,6 +258,8 @@ class _Snapshot:
     spends: list[SpendRecord] = field(default_factory=list)
     pool: list[OutputRecord] = field(default_factory=list)
     sources: dict[tuple[int, int], int] = field(default_factory=dict)
+    #: (seq, account or NO_ACCOUNT, height) of rewinds the subscriptions may not know.
+    rewinds: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 class FeedHub:
@@ -270,7 +278,9 @@ class FeedHub:
 
     def subscribe(self, account_id: int, begin: Start, *, receives_only: bool) -> Subscription:
         send, receive = trio.open_memory_channel[str](QUEUE_MAX)
-        sub = Subscription(account_id, receives_only, begin.scan_height, begin.pool, send, receive)
+        sub = Subscription(
+            account_id, receives_only, begin.scan_height, begin.pool, send, receive, begin.rewind
+        )
         self._subs.setdefault(account_id, []).append(sub)
         self._dirty.set()  # a change may have landed since its snapshot
         return sub
@@ -297,7 +307,7 @@ class FeedHub:
                 continue
             self._generation = generation
             wanted = {
-                account_id: min(s.scan_height for s in subs)
+                account_id: (min(s.scan_height for s in subs), min(s.rewind for s in subs))
                 for account_id, subs in self._subs.items()
             }
             snapshots = await trio.to_thread.run_sync(
@@ -313,18 +323,29 @@ class FeedHub:
             self._end(sub, error_text(FeedCode.ACCOUNT_NOT_FOUND, GONE_TEXT))
             return
         messages: list[str] = []
-        if record.scan_height < sub.scan_height:
+        # Heights went back since the last look (a reorg, a rollback or a
+        # rescan), maybe already scanned past again: the client rolls back
+        # to the lowest, then gets those blocks again.
+        back = [
+            height
+            for seq, account_id, height in snap.rewinds
+            if seq > sub.rewind and account_id in (sub.account_id, NO_ACCOUNT)
+        ]
+        if snap.rewinds:
+            sub.rewind = max(sub.rewind, snap.rewinds[-1][0])
+        floor = min([record.scan_height, *back])
+        if floor < sub.scan_height:
             if not sub.receives_only:
                 warning = Warning(
                     msg=REORG_TEXT,
                     code=int(FeedCode.BLOCKCHAIN_REORG),
                     counter=sub.warnings,
-                    height=record.scan_height,
+                    height=floor,
                 )
                 sub.warnings += 1
                 messages.append(text(WARNING_PREFIX, warning))
-            sub.scan_height = record.scan_height
-        elif record.scan_height > sub.scan_height:
+            sub.scan_height = floor
+        if record.scan_height > sub.scan_height:
             lo, hi = sub.scan_height, record.scan_height
             outs = [o for o in snap.outputs if o.height is not None and lo <= o.height < hi]
             spends = (
@@ -364,23 +385,30 @@ class FeedHub:
         self.unsubscribe(sub)
 
 
-def _read(reader: Reader, *, wanted: dict[int, int]) -> dict[int, _Snapshot]:
+def _read(reader: Reader, *, wanted: dict[int, tuple[int, int]]) -> dict[int, _Snapshot]:
+    """Per account: its record, and what the subscriptions may need from
+    ``wanted``'s (lowest reported scan height, oldest rewind seen) on."""
     height = chain_height(reader)
+    oldest = min((rewind for _, rewind in wanted.values()), default=0)
+    rewinds = reader.rewinds(after=oldest)
     found: dict[int, _Snapshot] = {}
-    for account_id, from_height in wanted.items():
+    for account_id, (from_height, seen) in wanted.items():
         record = reader.account(account_id)
-        snap = found[account_id] = _Snapshot(record, height)
+        mine = [
+            entry for entry in rewinds if entry[0] > seen and entry[1] in (account_id, NO_ACCOUNT)
+        ]
+        snap = found[account_id] = _Snapshot(record, height, rewinds=mine)
         if record is None:
             continue
-        if record.scan_height > from_height:
-            snap.outputs = reader.outputs(account_id, from_height)
-            snap.spends = reader.spends(account_id, from_height)
+        lowest = min([from_height, *(h for _, _, h in mine)])
+        if record.scan_height > lowest:
+            snap.outputs = reader.outputs(account_id, lowest)
+            snap.spends = reader.spends(account_id, lowest)
             # The sources of new spends may be older outputs.
-            snap.sources = (
-                {(o.tx_index, o.output_index): o.index_amount for o in reader.outputs(account_id)}
-                if snap.spends
-                else {}
-            )
+            if snap.spends:
+                snap.sources = {
+                    (o.tx_index, o.output_index): o.index_amount for o in reader.outputs(account_id)
+                }
         snap.pool = reader.pool_outputs(account_id)
     return found
 

@@ -60,6 +60,7 @@ class Tables:
     trackers: lmdb._Database
     deliveries: lmdb._Database
     requeued: lmdb._Database
+    rewinds: lmdb._Database
 
 
 def _prefix_items(
@@ -356,6 +357,23 @@ class Reader:
     def requeued(self) -> list[int]:
         """Seqs an operator sent back to pending, not yet taken by the engine."""
         return [s.read_u64(key) for key, _ in self._txn.cursor(self._t.requeued)]
+
+    def rewinds(self, after: int = 0) -> list[tuple[int, int, int]]:
+        """(seq, account id or NO_ACCOUNT for all, height) of the times scan
+        heights went back, with seq > ``after``; see the schema."""
+        cursor = self._txn.cursor(self._t.rewinds)
+        found: list[tuple[int, int, int]] = []
+        if after >= s.MAX_U64 or not cursor.set_range(s.u64(after + 1)):
+            return found
+        for key, value in cursor:
+            account_id, height = s.read_rewind(value)
+            found.append((s.read_u64(key), account_id, height))
+        return found
+
+    def last_rewind(self) -> int:
+        """The seq of the latest rewind (0: none yet)."""
+        cursor = self._txn.cursor(self._t.rewinds)
+        return s.read_u64(cursor.key()) if cursor.last() else 0
 
     @property
     def outbox_epoch(self) -> bytes:

@@ -28,6 +28,7 @@ Tables (LMDB named databases)::
                                                            -> TrackerRecord
     deliveries      u64 seq                                -> DeliveryRecord
     requeued        u64 seq                                -> b"" (empty)
+    rewinds         u64 seq                                -> u32 account | u64 height
 
 ``tx_index`` numbers a mined transaction in chain order:
 ``height << TX_POSITION_BITS | position in block`` (the miner tx is position
@@ -48,6 +49,12 @@ until they are pruned. ``requeued`` names the records an operator has sent
 back to pending (the delivery engine takes them from there). A delivery's
 public id is ``META_OUTBOX_EPOCH | u64 seq`` (16 bytes, 32 hex): random per
 store, so two stores never hand a receiver the same id.
+
+``rewinds`` logs every time scan heights went back (a reorg's or an
+operator's rollback: account NO_ACCOUNT, i.e. all; a rescan: one account),
+so a /feed hub that looks now and then still tells its clients to roll
+back, even when the rescan has already passed the height it had reported.
+It keeps the last MAX_REWINDS entries.
 
 ``index_amount`` is the amount namespace of the global index: 0 for every
 RingCT-era output (tx version 2, coinbase included), the cleartext amount for
@@ -85,6 +92,7 @@ T_HOOKS: Final = b"hooks"
 T_TRACKERS: Final = b"trackers"
 T_DELIVERIES: Final = b"deliveries"
 T_REQUEUED: Final = b"requeued"
+T_REWINDS: Final = b"rewinds"
 
 TABLES: Final = (
     T_META,
@@ -101,6 +109,7 @@ TABLES: Final = (
     T_TRACKERS,
     T_DELIVERIES,
     T_REQUEUED,
+    T_REWINDS,
 )
 
 # -- meta keys ---------------------------------------------------------------
@@ -177,6 +186,9 @@ DEFAULT_OUTBOX_LIMIT: Final = 100_000
 #: A hook asks for at most this many confirmations (~33 hours of blocks):
 #: its tracker of each output lives that long.
 MAX_CONFIRMATIONS: Final = 1_000
+#: Rewinds kept: a hub more than this many rewinds behind (it looks every
+#: fraction of a second) tells its clients to roll back to genesis.
+MAX_REWINDS: Final = 10_000
 #: A tracker stays at least this many blocks after its output's block, so a
 #: reorg that drops the output is told to the hook (tx-reorg); monero's
 #: deepest reorgs on mainnet were far shallower.
@@ -327,6 +339,18 @@ def tracker_key(account_id: int, tx_index: int, output_index: int, event_id: byt
 def split_tracker_key(key: bytes) -> tuple[int, int, int, bytes]:
     account_id, tx_index, output_index = _TRACKER.unpack(key[: _TRACKER.size])
     return int(account_id), int(tx_index), int(output_index), key[_TRACKER.size :]
+
+
+_REWIND = struct.Struct(">IQ")
+
+
+def rewind_value(account_id: int, height: int) -> bytes:
+    return _REWIND.pack(account_id, height)
+
+
+def read_rewind(value: bytes) -> tuple[int, int]:
+    account_id, height = _REWIND.unpack(value)
+    return int(account_id), int(height)
 
 
 def delivery_key(seq: int) -> bytes:

@@ -323,6 +323,7 @@ def _open_tables(env: lmdb.Environment, readonly: bool) -> Tables:
         trackers=handles[s.T_TRACKERS],
         deliveries=handles[s.T_DELIVERIES],
         requeued=handles[s.T_REQUEUED],
+        rewinds=handles[s.T_REWINDS],
     )
 
 

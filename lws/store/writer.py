@@ -198,6 +198,13 @@ class Writer(Reader):
         for _ in self._delete_range(self._t.spends, start, prefix):
             pass
 
+    def _log_rewind(self, account_id: int, height: int) -> None:
+        """Scan heights went back to ``height`` (one account, or NO_ACCOUNT: all)."""
+        seq = self.last_rewind() + 1
+        self._txn.put(s.u64(seq), s.rewind_value(account_id, height), db=self._t.rewinds)
+        if seq > s.MAX_REWINDS:
+            self._txn.delete(s.u64(seq - s.MAX_REWINDS), db=self._t.rewinds)
+
     def _set_meta(self, key: bytes, value: bytes) -> None:
         self._txn.put(key, value, db=self._t.meta)
 
@@ -291,6 +298,8 @@ class Writer(Reader):
         _need(0 <= from_height <= s.MAX_HEIGHT, "height out of range")
         record = self._need_account(account_id)
         self._drop_account_data(account_id, from_height)
+        if from_height < record.scan_height:
+            self._log_rewind(account_id, from_height)
         record = msgspec.structs.replace(record, scan_height=from_height)
         self._put_account(account_id, record)
         return record
@@ -477,6 +486,8 @@ class Writer(Reader):
             if record.scan_height > height
         ]
         outbox = self._outbox()
+        if changed:
+            self._log_rewind(s.NO_ACCOUNT, height)
         for account_id, record in changed:
             if outbox.active and reorg:
                 outbox.on_rollback(account_id, height)

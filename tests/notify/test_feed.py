@@ -164,6 +164,33 @@ async def test_blocks_mempool_and_reorg_warning(store: Store) -> None:
         assert hub.connections == 1
 
 
+async def test_a_rewind_between_two_looks_is_still_told(store: Store) -> None:
+    """A reorg whose rescan is done before the hub looks again (the scan
+    height did not go down between two looks), and an operator's rescan."""
+    a = store.transact(lambda w: add_account(w, 1))
+    scan(store, a, 8)
+    async with hub_running(store) as hub:
+        sub = hub.subscribe(
+            a, store.query(lambda r: start(r, a, tx_sync=False)), receives_only=False
+        )
+        # No await between these writes: the hub cannot look in between.
+        store.transact(lambda w: w.rollback_to(5))
+        scan(store, a, 9)
+        prefix, body = await next_message(sub)
+        assert (prefix, body["code"], body["height"], body["counter"]) == ("warning", 4, 5, 0)
+        prefix, body = await next_message(sub)
+        assert (prefix, body["scan_start"], body["scan_end"]) == ("blocks", 5, 9)
+        store.transact(lambda w: w.rescan_account(a, 2))
+        scan(store, a, 9)
+        prefix, body = await next_message(sub)
+        assert (prefix, body["height"], body["counter"]) == ("warning", 2, 1)
+        assert (await next_message(sub))[1]["scan_start"] == 2
+    assert store.query(lambda r: [(acct, h) for _, acct, h in r.rewinds()]) == [
+        (2**32 - 1, 5),
+        (a, 2),
+    ]
+
+
 async def test_receives_only_skips_empty_blocks_and_warnings(store: Store) -> None:
     a = store.transact(lambda w: add_account(w, 1))
     scan(store, a, 5)
