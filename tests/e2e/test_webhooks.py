@@ -4,11 +4,13 @@
 # and each confirmation up to the hook's count, with monero-lws's bodies and
 # valid signatures; "any" and an exact payment id on an integrated-address
 # payment; a spend's tx-spend; a new account's new-account; a reorg's
-# tx-reorg followed by fresh confirmations.
+# tx-reorg followed by fresh confirmations. And /feed (trio-websocket):
+# tx_sync, then a payment's mempool and blocks messages.
 """Webhooks end to end: lws serve, monerod, wallet-rpc and a receiver."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -16,7 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import trio
+from trio_websocket import open_websocket_url
 
+from lws.wire.feed import SUBPROTOCOL
 from tests.conftest import LwsProcess
 from tests.support.receiver import Received, Receiver
 from tests.support.regtest import SPENDABLE_AGE_BLOCKS, Monerod, WalletKeys, WalletRpc
@@ -192,8 +197,10 @@ def test_integrated_payment_fires_any_and_its_payment_id(world: World) -> None:
     ]
     before = {name: len(world.posts(name)) for name in ("conf3", "any", "exact")}
     tx = world.transfer("sender", [(integrated, ATOMIC)])
+    world.wait("exact", 1)  # the pool's event, before the block
+    world.wait("any", before["any"] + 1)
     world.mine(1)
-    exact = world.wait("exact", 2)  # pool and 1 confirmation
+    exact = world.wait("exact", 2)
     assert [p.json["confirmations"] for p in exact] == [0, 1]
     assert all(p.json["tx_info"]["tx_hash"] == tx for p in exact)
     assert exact[1].json["payment_id"] == PAYMENT_ID
@@ -236,6 +243,59 @@ def test_spend_fires_tx_spend(world: World) -> None:
     assert body["tx_info"]["source"]["amount"] == source_out["amount"]
     assert body["tx_info"]["source"]["id"] == spend_input["source"]
     check_order_and_signatures(world.receiver.snapshot(), world.secrets())
+
+
+def test_feed_pushes_the_pool_and_the_block(world: World) -> None:
+    """/feed on lws serve: tx_sync with the merchant's history (equal to
+    wallet-rpc's), then a payment's mempool message and its block."""
+    merchant = world.keys["merchant"]
+    url = world.lws.url.replace("http://", "ws://") + "/feed"
+    login = "login:" + json.dumps(
+        {"account": {"address": merchant.address(), "view_key": merchant.view_secret.hex()}}
+    )
+
+    def parse(message: str | bytes) -> tuple[str, Any]:
+        assert isinstance(message, str)
+        prefix, _, body = message.partition(":")
+        return prefix, json.loads(body)
+
+    async def follow() -> tuple[Any, list[tuple[str, Any]], str]:
+        async with open_websocket_url(url, subprotocols=[SUBPROTOCOL]) as ws:
+            await ws.send_message(login)
+            with trio.fail_after(WAIT_S):
+                prefix, sync = parse(await ws.get_message())
+                assert prefix == "tx_sync"
+                tx = await trio.to_thread.run_sync(
+                    world.transfer, "sender", [(merchant.address(), ATOMIC // 7)]
+                )
+                pushed = [parse(await ws.get_message())]
+                assert pushed[0][0] == "mempool", pushed
+                await trio.to_thread.run_sync(world.mine, 1)
+                while pushed[-1][0] != "blocks" or not pushed[-1][1].get("transactions"):
+                    pushed.append(parse(await ws.get_message()))
+        return sync, pushed, tx
+
+    sync, pushed, tx = trio.run(follow)
+    world.wallet.open("merchant")
+    world.wallet.refresh()
+    owned = {
+        (t["tx_hash"], t["global_index"], t["amount"]) for t in world.wallet.incoming_transfers()
+    }
+    synced = {
+        (t["hash"], r["id"]["legacy"]["index"], r["amount"])
+        for t in sync["transactions"]
+        for r in t.get("receives", [])
+        if "id" in r
+    }
+    assert synced == {o for o in owned if o[0] != tx}
+    prefix, pool = pushed[0]
+    assert (pool["hash"], pool["amount"]) == (tx, ATOMIC // 7)
+    blocks = pushed[-1][1]
+    [mined] = [t for t in blocks["transactions"] if t["hash"] == tx]
+    [receive] = mined["receives"]
+    [oracle] = [o for o in owned if o[0] == tx]
+    assert (receive["id"]["legacy"]["index"], receive["amount"]) == oracle[1:]
+    assert blocks["scan_end"] == blocks["blockchain_height"] == world.monerod.height()
 
 
 def test_reorg_sends_tx_reorg_then_fresh_confirmations(world: World) -> None:
