@@ -195,14 +195,14 @@ def bench_scans(workdir: Path, args: argparse.Namespace, receiver_url: str) -> d
                         register_hooks(store, args.hooks, receiver_url)
                     if kind == "delivering":
                         write_backlog(store, BACKLOG_HOOKS, args.backlog, receiver_url)
-                        seconds, _cpu, delivered = trio.run(
+                        seconds, cpu, delivered = trio.run(
                             scan_delivering, store, daemon.url, height, pool
                         )
                     else:
-                        seconds, _cpu = trio.run(scan_all, store, daemon.url, height, pool)
+                        seconds, cpu = trio.run(scan_all, store, daemon.url, height, pool)
                     if kind == "hooks":
                         events = store.query(lambda r: r.outbox_info().entries)
-                return seconds
+                return seconds, cpu
 
             scan("none", -1)  # warm-up: workers, caches
             for n in range(args.repeats):

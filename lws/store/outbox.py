@@ -32,6 +32,7 @@ from .records import (
     SpendEvent,
     TrackerRecord,
     encode,
+    short_payment_id,
 )
 
 Hooks = list[tuple[bytes, HookRecord]]
@@ -135,13 +136,22 @@ class Outbox:
         confirmation = self.hooks(account_id, HookType.TX_CONFIRMATION)
         if confirmation:
             fresh: dict[tuple[int, int], OutputRecord] = {}
+            # Hooks by the payment id they match (most merchants register one
+            # per order), so an output costs one lookup, not one per hook.
+            by_payment_id: dict[bytes, list[HookRecord]] = {}
+            every: list[HookRecord] = []
+            for _, hook in confirmation:
+                if hook.payment_id is None:
+                    every.append(hook)
+                else:
+                    by_payment_id.setdefault(hook.payment_id, []).append(hook)
+            get = self._txn.get
             for out in batch.outputs:
-                for _, hook in confirmation:
-                    if not hook.matches(out.payment_id):
-                        continue
+                matched = by_payment_id.get(short_payment_id(out.payment_id), ())
+                for hook in (*matched, *every):
                     fresh[(out.tx_index, out.output_index)] = out
                     key = s.tracker_key(account_id, out.tx_index, out.output_index, hook.event_id)
-                    if self._txn.get(key, db=self._t.trackers) is None:
+                    if get(key, db=self._t.trackers) is None:
                         # monero-lws sends the first block's count even to a
                         # hook that asked for 0 (the pool's event) confirmations.
                         tracker = TrackerRecord(
