@@ -13,6 +13,7 @@ import contextlib
 import multiprocessing
 import os
 import random
+import resource
 import statistics
 import tempfile
 import time
@@ -42,7 +43,7 @@ HOOKS = 1_000
 #: Accounts scanned (bench-0 .. bench-N-1): bench-0 receives ~500 outputs.
 ACCOUNTS = 10
 #: Scans of each kind, taken in turns (medians reported).
-REPEATS = 5
+REPEATS = 7
 #: Deliveries timed in the delivery benchmark, and the hooks they go to.
 DELIVERIES = 5_000
 DELIVERY_HOOKS = 50
@@ -216,13 +217,27 @@ def bench_scans(workdir: Path, args: argparse.Namespace, receiver_url: str) -> d
                     )
         medians = {kind: statistics.median(runs[kind]) for kind in kinds}
         cpu = {kind: statistics.median(cpus[kind]) for kind in kinds}
+        # Each round's scans ran back to back: their ratios cancel the drift
+        # of this shared machine's speed between rounds.
+        hooked = sorted(
+            none / with_ for none, with_ in zip(runs["none"], runs["hooks"], strict=True)
+        )
+        delivering = sorted(
+            none / with_ for none, with_ in zip(runs["none"], runs["delivering"], strict=True)
+        )
         pairs = txs * args.accounts
         print(
             f"{args.accounts} accounts to the tip (medians of {args.repeats}): "
             f"{medians['none']:.2f} s without hooks, {medians['hooks']:.2f} s with "
             f"{args.hooks} hooks ({events} events written into the outbox), "
-            f"{medians['delivering']:.2f} s with the engine delivering them meanwhile "
-            f"({delivered} delivered by the end of the last such scan)"
+            f"{medians['delivering']:.2f} s with the engine delivering a backlog meanwhile "
+            f"({delivered} delivered during the last such scan)"
+        )
+        print(
+            "per-round ratios, without hooks over with: "
+            + ", ".join(f"{r:.3f}" for r in hooked)
+            + "; over with hooks and deliveries: "
+            + ", ".join(f"{r:.3f}" for r in delivering)
         )
         results["scan_pairs_per_s_no_hooks"] = f"{pairs / medians['none']:.0f}"
         results[f"scan_pairs_per_s_{args.hooks}_hooks"] = f"{pairs / medians['hooks']:.0f}"
@@ -230,9 +245,9 @@ def bench_scans(workdir: Path, args: argparse.Namespace, receiver_url: str) -> d
             f"{pairs / medians['delivering']:.0f}"
         )
         results["scan_events_written"] = str(events)
-        results["ratio_scan_with_hooks_over_without"] = f"{medians['none'] / medians['hooks']:.3f}"
+        results["ratio_scan_with_hooks_over_without"] = f"{statistics.median(hooked):.3f}"
         results["ratio_scan_with_hooks_delivering_over_without"] = (
-            f"{medians['none'] / medians['delivering']:.3f}"
+            f"{statistics.median(delivering):.3f}"
         )
         # CPU seconds of the scan (this process and the scan workers): the
         # same comparison, less sensitive to other load on the machine.
@@ -287,14 +302,22 @@ def bench_deliveries(workdir: Path, args: argparse.Namespace, url: str) -> dict[
         count = args.deliveries if hooks > 1 else args.deliveries // 5
         with Store.open(workdir / f"deliveries-{hooks}", network="regtest") as store:
             total = write_deliveries(store, hooks, count, url)
+            cpu_before = _own_cpu()
             seconds = trio.run(_deliver_all, store, total)
+            cpu = _own_cpu() - cpu_before
         rate = total / seconds
         print(
             f"deliveries: {total} to one local receiver over {hooks} hook(s) in "
-            f"{seconds:.2f} s: {rate:,.0f}/s"
+            f"{seconds:.2f} s: {rate:,.0f}/s, {cpu / total * 1e3:.2f} ms of lws CPU each"
         )
         results[f"deliveries_per_s_{hooks}_hooks"] = f"{rate:.0f}"
+        results[f"delivery_cpu_ms_{hooks}_hooks"] = f"{cpu / total * 1e3:.2f}"
     return results
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def _deliver_all(store: Store, total: int) -> float:
