@@ -57,6 +57,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--scan-workers", type=int, help="scan processes (0: one per core)")
     serve.add_argument(
+        "--scan-cluster",
+        metavar="ADDRESS",
+        help="send the scan work to a Dask scheduler (tls://HOST:PORT; tcp:// on loopback)",
+    )
+    serve.add_argument("--scan-cluster-tls-ca", metavar="PEM", help="CA of the scan cluster")
+    serve.add_argument(
+        "--scan-cluster-tls-cert", metavar="PEM", help="lws's client certificate for it"
+    )
+    serve.add_argument("--scan-cluster-tls-key", metavar="PEM", help="lws's client key for it")
+    serve.add_argument(
         "--api-workers",
         type=int,
         help="processes serving the API (0: one per core, at most 4; 1: the main process only)",

@@ -1,6 +1,7 @@
-# Owns composing lws at run time: opens the store and the daemon client,
-# starts the webhook delivery engine, the /feed hub, the scanner, the wallet
-# API (its Quart-Trio app on Hypercorn, /feed included) and (more than one
+# Owns composing lws at run time: connects to the Dask cluster first when
+# scan_cluster is set, opens the store and the daemon client, starts the
+# webhook delivery engine, the /feed hub, the scanner, the wallet API (its
+# Quart-Trio app on Hypercorn, /feed included) and (more than one
 # API process) the API worker processes on the API's sockets in one root
 # nursery (in that order, each via nursery.start), and turns SIGINT/SIGTERM
 # into one shutdown event (Hypercorn then drains for its graceful timeout).
@@ -21,7 +22,9 @@ from lws.config import Config
 from lws.daemon import Daemon
 from lws.notify import DeliveryEngine, DeliverySettings
 from lws.notify.feed import FeedHub
+from lws.errors import ConfigError
 from lws.scan import Scanner, ScannerStatus
+from lws.scan.pool import ScanWorkers
 from lws.services.context import Services
 from lws.store import Store
 
@@ -36,6 +39,7 @@ async def run(
         raise ValueError("run() needs a daemon_url; the playground supplies one")
     check_listeners(config, config.listen)
     config.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cluster = await _connect_scan_cluster(config)  # before anything: a clear error if absent
     store = Store.open(config.data_path / "store", network=config.network)
     daemon = Daemon(config.daemon_url)
     scanner = Scanner(
@@ -45,6 +49,7 @@ async def run(
         workers=config.scan_workers,
         poll_interval=config.poll_interval,
         batch_blocks=config.scan_batch_blocks,
+        pool=cluster,
     )
 
     engine = DeliveryEngine(store, delivery_settings(config))
@@ -92,6 +97,35 @@ async def run(
     finally:
         await daemon.aclose()
         store.close()
+        if cluster is not None:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(cluster.close)
+
+
+async def _connect_scan_cluster(config: Config) -> ScanWorkers | None:
+    """The Dask cluster of ``scan_cluster``, connected, or None (local worker
+    processes). Dask is imported only here, only when it is configured."""
+    if config.scan_cluster is None:
+        return None
+    from lws.scan.cluster import ClusterPool, ClusterTls
+
+    tls = None
+    if config.scan_cluster_tls_ca and config.scan_cluster_tls_cert and config.scan_cluster_tls_key:
+        tls = ClusterTls(
+            ca_file=config.scan_cluster_tls_ca,
+            cert_file=config.scan_cluster_tls_cert,
+            key_file=config.scan_cluster_tls_key,
+        )
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "scan_cluster needs Dask distributed: pip install 'lws[cluster]'"
+        ) from None
+    pool = ClusterPool(config.scan_cluster, tls=tls)
+    await trio.to_thread.run_sync(pool.start)  # ScanClusterUnavailable names the address
+    log.info("scan work goes to the Dask cluster at %s", config.scan_cluster)
+    return pool
 
 
 def delivery_settings(config: Config) -> DeliverySettings:

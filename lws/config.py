@@ -50,7 +50,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     listen: tuple[str, ...] = (DEFAULT_LISTEN,)
     #: HOST:PORT listeners of the admin API (none by default).
     admin_listen: tuple[str, ...] = ()
-    #: Bind non-loopback addresses over plain HTTP (view keys travel in requests).
+    #: Bind non-loopback addresses over plain HTTP, and reach a non-loopback
+    #: scan cluster over plain tcp:// (view keys travel in both).
     allow_insecure_public: bool = False
     tls_certificate: str | None = None
     tls_key: str | None = None
@@ -71,6 +72,15 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     trusted_proxies: tuple[str, ...] = ()
     #: Scan worker processes; 0 = one per core.
     scan_workers: int = 0
+    #: A Dask distributed scheduler (tls://HOST:PORT, or tcp:// on loopback
+    #: unless allow_insecure_public) that takes the scan work instead of
+    #: local worker processes; needs the `cluster` extra (distributed).
+    scan_cluster: str | None = None
+    #: PEM files of the TLS connection to the scan cluster: the CA that signed
+    #: the scheduler's certificate, and lws's client certificate and key.
+    scan_cluster_tls_ca: str | None = None
+    scan_cluster_tls_cert: str | None = None
+    scan_cluster_tls_key: str | None = None
     #: Processes serving the wallet API on the same listeners: 0 = one per
     #: core (at most AUTO_API_WORKERS_MAX); 1 = the main process only; N > 1
     #: adds N - 1 API worker processes reading the same store (the main
@@ -139,10 +149,65 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             raise ConfigError("tls_certificate and tls_key go together")
         for listen in (*self.listen, *self.admin_listen):
             split_listen(listen)
+        self._check_scan_cluster()
+
+    def _check_scan_cluster(self) -> None:
+        tls_files = (
+            self.scan_cluster_tls_ca,
+            self.scan_cluster_tls_cert,
+            self.scan_cluster_tls_key,
+        )
+        if self.scan_cluster is None:
+            if any(f is not None for f in tls_files):
+                raise ConfigError("scan_cluster_tls_* need scan_cluster (a tls:// address)")
+            return
+        scheme, host, _ = split_cluster_address(self.scan_cluster)
+        if scheme == "tls":
+            if any(f is None for f in tls_files):
+                raise ConfigError(
+                    "scan_cluster: tls:// needs scan_cluster_tls_ca, scan_cluster_tls_cert"
+                    " and scan_cluster_tls_key"
+                )
+            return
+        if any(f is not None for f in tls_files):
+            raise ConfigError("scan_cluster_tls_*: the scan cluster address is not tls://")
+        if not is_loopback(host) and not self.allow_insecure_public:
+            raise ConfigError(
+                f"scan_cluster: {self.scan_cluster} is plain tcp:// to a non-loopback host"
+                " (view keys would travel in clear): use tls://, or allow_insecure_public"
+            )
 
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser()
+
+
+#: The schemes of a scan cluster address (Dask's comm protocols lws speaks).
+CLUSTER_SCHEMES = ("tcp", "tls")
+
+
+def split_cluster_address(address: str) -> tuple[str, str, int]:
+    """``scheme://host:port`` of a Dask scheduler -> (scheme, host, port)."""
+    scheme, sep, rest = address.partition("://")
+    if not sep or scheme not in CLUSTER_SCHEMES:
+        raise ConfigError(
+            f"scan_cluster: {address!r} must start with tls:// or tcp:// (a Dask scheduler)"
+        )
+    try:
+        host, port = split_listen(rest)
+    except ConfigError:
+        raise ConfigError(f"scan_cluster: {address!r} is not {scheme}://HOST:PORT") from None
+    return scheme, host, port
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine's loopback (literally: no DNS)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def split_listen(listen: str) -> tuple[str, int]:

@@ -51,5 +51,10 @@ class ScanWorkerError(LwsError):
     """A scan worker process failed or died; the pool restarts its workers."""
 
 
+class ScanClusterUnavailable(LwsError):
+    """The Dask scheduler of ``--scan-cluster`` cannot be reached (at start:
+    lws stops with it; later: the scanner backs off and reconnects)."""
+
+
 class ConfigError(LwsError):
     """The configuration is invalid; the message names the key."""

@@ -142,6 +142,37 @@ class LwsProcess:
 
 
 @pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[Any]:
+    """A real Dask LocalCluster (scheduler + 2 worker processes on loopback)
+    for the session, in its own process group (tests.support.dask_cluster)."""
+    pytest.importorskip("distributed")
+    from tests.support.dask_cluster import DaskCluster
+
+    with DaskCluster(workers=2) as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["local", "cluster"])
+def scan_pool(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Who scans: None (the scanner's own local worker pool), or a
+    ClusterPool on the session's Dask cluster (lws serve --scan-cluster)."""
+    if request.param == "local":
+        yield None
+        return
+    cluster = request.getfixturevalue("dask_cluster")
+    if cluster.proc is None:  # a test stopped it
+        cluster.start()
+    from lws.scan.cluster import ClusterPool
+
+    pool = ClusterPool(cluster.address, connect_timeout=5)
+    pool.start()
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture(scope="session")
 def lws_server(regtest_dir: Path, monerod: Monerod, scenario: Scenario) -> Iterator[LwsProcess]:
     """``lws serve`` on the scenario chain; accounts are created by logging in."""
     server = LwsProcess(regtest_dir / "lws", monerod)

@@ -81,3 +81,51 @@ def test_unreadable_or_malformed_file(tmp_path: Path) -> None:
     bad.write_bytes(b'network = "\x80"\n')  # not UTF-8
     with pytest.raises(ConfigError, match="bad.toml"):
         load_config(bad, environ={})
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["tcp://127.0.0.1:8786", "tcp://localhost:8786", "tcp://[::1]:8786", "tcp://127.8.0.1:1"],
+)
+def test_scan_cluster_plain_tcp_on_loopback(address: str) -> None:
+    assert load_config(None, {"scan_cluster": address}, environ={}).scan_cluster == address
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"scan_cluster": "tcp://10.0.0.5:8786"}, "non-loopback"),
+        ({"scan_cluster": "tcp://scheduler.example:8786"}, "non-loopback"),
+        ({"scan_cluster": "127.0.0.1:8786"}, "tls:// or tcp://"),
+        ({"scan_cluster": "ucx://127.0.0.1:8786"}, "tls:// or tcp://"),
+        ({"scan_cluster": "tcp://127.0.0.1"}, "HOST:PORT"),
+        ({"scan_cluster": "tls://scheduler.example:8786"}, "scan_cluster_tls_ca"),
+        (
+            {"scan_cluster": "tls://scheduler.example:8786", "scan_cluster_tls_ca": "/ca.pem"},
+            "scan_cluster_tls_cert",
+        ),
+        ({"scan_cluster_tls_ca": "/ca.pem"}, "need scan_cluster"),
+        (
+            {"scan_cluster": "tcp://127.0.0.1:8786", "scan_cluster_tls_key": "/k.pem"},
+            "not tls://",
+        ),
+    ],
+)
+def test_scan_cluster_refused(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_config(None, overrides, environ={})
+    assert "scan_cluster" in str(raised.value)
+
+
+def test_scan_cluster_over_tls_or_insecure_public() -> None:
+    tls = {
+        "scan_cluster": "tls://scheduler.example:8786",
+        "scan_cluster_tls_ca": "/ca.pem",
+        "scan_cluster_tls_cert": "/cert.pem",
+        "scan_cluster_tls_key": "/key.pem",
+    }
+    assert load_config(None, tls, environ={}).scan_cluster_tls_key == "/key.pem"
+    public = {"scan_cluster": "tcp://10.0.0.5:8786", "allow_insecure_public": True}
+    assert load_config(None, public, environ={}).scan_cluster == "tcp://10.0.0.5:8786"
+    environ = {"LWS_SCAN_CLUSTER": "tcp://127.0.0.1:8786"}
+    assert load_config(None, {}, environ=environ).scan_cluster == "tcp://127.0.0.1:8786"

@@ -24,7 +24,7 @@ import trio
 from lws.daemon import Daemon
 from lws.gc_tuning import tune_for_long_running
 from lws.monero.ownership import uses_x25519_ladders
-from lws.scan.pool import ScanPool
+from lws.scan.pool import ScanPool, ScanWorkers
 from lws.scan.scanner import Scanner
 from lws.store import AccountStatus, Store
 from tests.support.bench_chain import bench_label, open_bench_chain, time_wallet_rpc_refresh
@@ -66,7 +66,7 @@ def add_accounts(store: Store, labels: list[str], lookahead: tuple[int, int]) ->
     store.transact(write)
 
 
-async def scan_all(store: Store, url: str, height: int, pool: ScanPool) -> tuple[float, float]:
+async def scan_all(store: Store, url: str, height: int, pool: ScanWorkers) -> tuple[float, float]:
     """Seconds from scanner start until every account has scanned ``height``
     blocks, and the CPU seconds this process and its scan workers used meanwhile."""
     daemon = Daemon(url)
@@ -75,7 +75,8 @@ async def scan_all(store: Store, url: str, height: int, pool: ScanPool) -> tuple
     # batch: their start is not part of a scan's time (wallet-rpc's figure
     # likewise leaves out its start, lookahead table and first sync).
     await trio.to_thread.run_sync(scanner.pool.start)
-    pids = scanner.pool.worker_pids()
+    # A cluster's workers are not this machine's children: their CPU is not counted.
+    pids = pool.worker_pids() if isinstance(pool, ScanPool) else []
     cpu_before = cpu_seconds(pids)
     started = time.perf_counter()
     try:
@@ -138,6 +139,108 @@ print(own, kids, heights)
     return float(own), float(kids)
 
 
+def unowned_costs(args: argparse.Namespace) -> None:
+    """Scans of the chain for accounts that own nothing: CPU per transaction
+    and per (transaction, account) pair of the whole pipeline (fetch, parse,
+    scan math, spends, store), the figures docs/scaling.md builds on."""
+    counts = [int(part) for part in args.accounts.split(",")]
+    with (
+        open_bench_chain(log=print) as (daemon, _manifest),
+        tempfile.TemporaryDirectory(prefix="lws-bench-scan-") as tmp,
+        contextlib.closing(ScanPool(args.workers)) as pool,
+    ):
+        height = daemon.height()
+        info = daemon.rpc("get_info")
+        txs = int(info["tx_count"]) + height
+        print(f"chain: {height} blocks, {txs} transactions (with coinbase)")
+        pool.start()
+        cpu_by_count: dict[int, float] = {}
+        for count in [1, *counts]:  # the first one-account scan warms up
+            runs: list[tuple[float, float]] = []
+            for repeat in range(3):
+                path = Path(tmp) / f"store-{count}-{repeat}-{len(cpu_by_count)}"
+                with Store.open(path, network="regtest") as store:
+                    add_accounts(store, [f"unowned-{i}" for i in range(count)], (0, 0))
+                    runs.append(trio.run(scan_all, store, daemon.url, height, pool))
+            seconds, cpu = sorted(runs, key=lambda run: run[1])[1]  # the median CPU
+            cpu_by_count[count] = cpu
+            print(
+                f"{count:>4} unowned accounts: {seconds:6.2f}s, {cpu:6.2f} CPU-s, "
+                f"{cpu / txs * 1e6:7.1f} CPU-us per tx, {cpu / txs / count * 1e6:6.2f} per pair"
+            )
+        if len(cpu_by_count) > 1:
+            low, high = min(cpu_by_count), max(cpu_by_count)
+            if high > low:
+                per_pair = (cpu_by_count[high] - cpu_by_count[low]) / txs / (high - low)
+                per_tx = cpu_by_count[low] / txs - low * per_pair
+                print(f"unowned_cpu_us_per_tx: {per_tx * 1e6:.1f}")
+                print(f"unowned_cpu_us_per_pair: {per_pair * 1e6:.2f}")
+
+
+#: Timed scans per pool in the cluster comparison (taken in turns; medians).
+CLUSTER_REPEATS = 3
+
+
+def cluster_comparison(args: argparse.Namespace) -> None:
+    """100 accounts through a local Dask cluster of 2 single-threaded worker
+    processes and through the local pool of 2, in turns, and the one-account
+    time to the tip through both."""
+    from lws.scan.cluster import ClusterPool
+    from tests.support.dask_cluster import DaskCluster
+
+    with (
+        open_bench_chain(log=print) as (daemon, _manifest),
+        tempfile.TemporaryDirectory(prefix="lws-bench-scan-") as tmp,
+        DaskCluster(workers=2) as dask_cluster,
+        contextlib.closing(ScanPool(2)) as local,
+        contextlib.closing(ClusterPool(dask_cluster.address)) as cluster,
+    ):
+        height = daemon.height()
+        info = daemon.rpc("get_info")
+        txs = int(info["tx_count"]) + height
+        print(f"chain: {height} blocks, {txs} transactions (with coinbase)")
+        print(f"dask cluster: {dask_cluster.address}, 2 worker processes of 1 thread")
+        local.start()
+        cluster.start()
+        pools: dict[str, ScanWorkers] = {"local": local, "cluster": cluster}
+        runs: dict[tuple[str, int], list[float]] = {}
+        counter = 0
+
+        def scan(name: str, count: int) -> float:
+            nonlocal counter
+            counter += 1
+            path = Path(tmp) / f"store-{name}-{count}-{counter}"
+            with Store.open(path, network="regtest") as store:
+                add_accounts(store, [bench_label(i) for i in range(count)], LOOKAHEAD)
+                seconds, _ = trio.run(scan_all, store, daemon.url, height, pools[name])
+            return seconds
+
+        for name in pools:  # warm-up: imports on the workers, first scatter
+            scan(name, 1)
+        for count in (1, 100):
+            for _ in range(CLUSTER_REPEATS):
+                for name in pools:
+                    runs.setdefault((name, count), []).append(scan(name, count))
+        results: dict[str, str] = {}
+        for (name, count), seconds in sorted(runs.items()):
+            median = sorted(seconds)[len(seconds) // 2]
+            print(
+                f"{name:>7}, {count:>3} accounts: "
+                + ", ".join(f"{s:.2f}s" for s in seconds)
+                + f" (median {median:.2f}s, {txs * count / median:.0f} pairs/s)"
+            )
+            if count == 100:
+                results[f"pairs_per_s_100_accounts_{name}"] = f"{txs * count / median:.0f}"
+            else:
+                results[f"one_account_to_tip_s_{name}"] = f"{median:.2f}"
+        results["ratio_cluster_over_local_100_accounts"] = (
+            f"{float(results['pairs_per_s_100_accounts_cluster']) / float(results['pairs_per_s_100_accounts_local']):.2f}"
+        )
+        results["scatters_of_view_keys"] = str(cluster.scatters)
+    for name, value in results.items():
+        print(f"{name}: {value}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -147,7 +250,25 @@ def main() -> None:
         default=",".join(map(str, ACCOUNT_COUNTS)),
         help="comma-separated account counts to scan (default %(default)s)",
     )
+    parser.add_argument(
+        "--unowned",
+        action="store_true",
+        help="accounts that own nothing on the chain (as nearly every account on mainnet's"
+        " history): the pipeline's cost per transaction, without wallet-rpc's comparison",
+    )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="100 accounts through a local Dask cluster of 2 workers and through the local"
+        " pool of 2 (pairs/s, ratio), and one account's time to the tip through both",
+    )
     args = parser.parse_args()
+    if args.cluster:
+        cluster_comparison(args)
+        return
+    if args.unowned:
+        unowned_costs(args)
+        return
     tune_for_long_running()  # as `lws serve` does for its processes
     cores = args.workers
     results: dict[str, str] = {}

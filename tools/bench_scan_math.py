@@ -15,6 +15,20 @@ Transactions are the real 2-output, view-tagged transactions of the cached
 regtest benchmark chain (tools/make_chain.py; built on first use), unless
 ``--synthetic`` (one valid random tx key, two random outputs with view tags)
 or ``--chain`` (a file of JSON lines of ``msgspec.json.encode(TxKeys(...))``).
+
+Outputs without view tags (v1 and pre-v15 RingCT: most of mainnet's
+history) are a second case, on synthetic transactions of one and of two
+such outputs (``--untagged-accounts``; ``--untagged-only`` skips the first
+case).  wallet2 checks each of them with a full ``derive_public_key``; the
+reference is monero's own ``test_out_can_be_to_acc<false, true>`` (one
+derivation, one derive_public_key and the comparison: a one-output tx for
+one account), measured in the same run, and for two outputs
+``generate_key_derivation + 2 derive_public_key``.  Stricter still, and
+printed beside: wallet2's scan loop as monero's tests time it,
+``generate_key_derivation + n is_out_to_acc_precomp``.  Ratios are C++ time
+over lws time per (transaction, account) pair, medians; ``ratio_untagged``
+(last line but one) is the smallest one-account ratio against the named
+test and its two-output model.
 """
 
 from __future__ import annotations
@@ -38,18 +52,37 @@ from lws.monero.ownership import TxKeys, ViewKey, find_owned_outputs, make_view_
 PERFORMANCE_TESTS = Path("/usr/lib/monero/tests/bin/performance_tests")
 CPP_LINE = re.compile(r"test_generate_key_derivation \((\d+) calls\) - OK:\s*([\d.]+)\s*µs/call")
 CPP_MEDIAN = re.compile(r"median ([\d.]+) µs")
+#: Any performance_tests result line: name, mean and median microseconds per call.
+CPP_ANY = re.compile(
+    r"^(?P<name>\S.*?) \(\d+ calls\) - OK:\s*(?P<mean>[\d.]+)\s*µs/call.*?"
+    r"median (?P<median>[\d.]+) µs",
+    re.MULTILINE,
+)
+#: monero's tests for outputs without view tags (and their parts).
+UNTAGGED_CPP_TESTS = (
+    "test_out_can_be_to_acc<false, true>",
+    "test_is_out_to_acc",
+    "test_is_out_to_acc_precomp",
+    "test_generate_key_derivation",
+    "test_derive_public_key",
+)
 
 
 def scalar(rng: random.Random) -> bytes:
     return rng.randrange(1, L).to_bytes(32, "little")
 
 
-def synthetic_txs(count: int, outputs: int, rng: random.Random) -> list[TxKeys]:
+def synthetic_txs(
+    count: int, outputs: int, rng: random.Random, *, tagged: bool = True
+) -> list[TxKeys]:
     return [
         TxKeys(
             tx_pubkeys=(base_mul(scalar(rng)),),
             additional_pubkeys=(),
-            outputs=tuple((base_mul(scalar(rng)), rng.randrange(256)) for _ in range(outputs)),
+            outputs=tuple(
+                (base_mul(scalar(rng)), rng.randrange(256) if tagged else None)
+                for _ in range(outputs)
+            ),
         )
         for _ in range(count)
     ]
@@ -147,6 +180,81 @@ def time_cpp(loop_multiplier: int) -> tuple[float, float] | None:
     return float(mean.group(2)), float(median.group(1))
 
 
+def time_cpp_tests(names: tuple[str, ...], loop_multiplier: int) -> dict[str, float]:
+    """Median microseconds per call of monero's performance tests, by name."""
+    if not PERFORMANCE_TESTS.exists():
+        return {}
+    proc = subprocess.run(
+        [
+            str(PERFORMANCE_TESTS),
+            "--filter",
+            "|".join(re.escape(name) for name in names),
+            "--loop-multiplier",
+            str(loop_multiplier),
+            "--stats",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return {
+        match["name"]: float(match["median"])
+        for match in CPP_ANY.finditer(proc.stdout)
+        if match["name"] in names
+    }
+
+
+def untagged_case(args: argparse.Namespace, rng: random.Random) -> float | None:
+    """Outputs without view tags against monero's C++; the smallest
+    one-account ratio, or None when monero's performance_tests is missing."""
+    counts = [int(part) for part in args.untagged_accounts.split(",") if part]
+    outputs_per_tx = (1, 2)
+    txs = {n: synthetic_txs(args.untagged_txs, n, rng, tagged=False) for n in outputs_per_tx}
+    views = {count: accounts(count, rng) for count in counts}
+    ours: dict[tuple[int, int], float] = {}
+    cpp_runs: dict[str, list[float]] = {name: [] for name in UNTAGGED_CPP_TESTS}
+    for _ in range(args.runs):  # interleaved, as above
+        for n in outputs_per_tx:
+            for count in counts:
+                # Batches of ~200 pairs (at least 40 txs: whole 8-lane blocks),
+                # several per pass: the median batch is one no other process slowed.
+                chunk = max(40, 200 // count)
+                sample = txs[n][: max(chunk * 5, len(txs[n]) // count)]
+                _, median = time_python(sample, views[count], chunk)
+                ours[n, count] = min(ours.get((n, count), float("inf")), median)
+        for name, value in time_cpp_tests(UNTAGGED_CPP_TESTS, args.loop_multiplier).items():
+            cpp_runs[name].append(value)
+    print("untagged_source: synthetic, one random tx key, outputs without view tags")
+    print(f"untagged_transactions: {args.untagged_txs} per outputs count")
+    for (n, count), seconds in sorted(ours.items()):
+        print(f"untagged_us_per_pair_{n}out_{count}_accounts: {seconds * 1e6:.1f}")
+        print(f"untagged_pairs_per_s_{n}out_{count}_accounts: {1 / seconds:.0f}")
+    if not all(cpp_runs.values()):
+        print(f"cpp: unavailable ({PERFORMANCE_TESTS} missing or unparsable)")
+        return None
+    cpp = {name: min(values) for name, values in cpp_runs.items()}
+    for name, value in cpp.items():
+        print(f"cpp_{re.sub(r'[^a-z0-9]+', '_', name.lower()).strip('_')}_us_median: {value:g}")
+    gkd, dpk = cpp["test_generate_key_derivation"], cpp["test_derive_public_key"]
+    precomp = cpp["test_is_out_to_acc_precomp"]
+    # wallet2 per (tx, account): the named test for one output; for two,
+    # the same derivation and two derive_public_key.
+    named = {1: cpp["test_out_can_be_to_acc<false, true>"], 2: gkd + 2 * dpk}
+    scan_loop = {n: gkd + n * precomp for n in outputs_per_tx}
+    one_account: list[float] = []
+    for (n, count), seconds in sorted(ours.items()):
+        ratio = named[n] * 1e-6 / seconds
+        strict = scan_loop[n] * 1e-6 / seconds
+        print(f"ratio_untagged_{n}out_{count}_accounts: {ratio:.2f}")
+        print(f"ratio_untagged_{n}out_{count}_accounts_vs_scan_loop: {strict:.2f}")
+        if count == 1:
+            one_account.append(ratio)
+    if not one_account:
+        return None
+    print(f"ratio_untagged: {min(one_account):.2f}")
+    return min(one_account)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -182,6 +290,25 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--untagged-accounts",
+        default="1,100",
+        help="account counts for outputs without view tags (default 1,100; empty skips)",
+    )
+    parser.add_argument(
+        "--untagged-txs",
+        type=int,
+        default=1000,
+        help="synthetic transactions per outputs count in that case (default 1000)",
+    )
+    parser.add_argument(
+        "--untagged-only", action="store_true", help="only the case without view tags"
+    )
+    parser.add_argument(
+        "--portable",
+        action="store_true",
+        help="the C extension's ladders one by one, even where AVX-512 IFMA runs 8 at a time",
+    )
+    parser.add_argument(
         "--pin", action="store_true", help="pin this process and the C++ run to one CPU"
     )
     args = parser.parse_args()
@@ -189,6 +316,16 @@ def main() -> int:
     if args.pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # C++ child inherits it
     rng = random.Random(args.seed)
+    from lws.monero import ownership
+
+    if args.portable and not ownership.uses_x25519_ladders():
+        from lws.monero import _derivations
+
+        _derivations.set_vector_lanes(False)
+
+    print(f"scan_math: {scan_math_name(ownership)}")
+    if args.untagged_only:
+        return 0 if untagged_case(args, rng) is not None else 1
     if args.chain:
         txs, source = chain_txs(args.chain), f"chain {args.chain}"
     elif args.synthetic:
@@ -245,8 +382,21 @@ def main() -> int:
     for count in account_counts:
         print(f"ratio_{count}_accounts_mean: {mean_ratios[count]:.2f}")
         print(f"ratio_{count}_accounts_median: {median_ratios[count]:.2f}")
+    if args.untagged_accounts:
+        untagged_case(args, rng)
     print(f"ratio: {min(median_ratios.values()):.2f}")
     return 0
+
+
+def scan_math_name(ownership: object) -> str:
+    """Which scan math runs: the C extension (ladders 8 at a time or not) or X25519."""
+    if getattr(ownership, "_native_derivations", None) is None:
+        return "x25519 ladders (no C extension)"
+    from lws.monero import _derivations
+
+    if _derivations.vector_lanes():
+        return "C extension, ladders 8 at a time (AVX-512 IFMA)"
+    return "C extension, ladders one by one"
 
 
 if __name__ == "__main__":

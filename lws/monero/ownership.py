@@ -31,8 +31,15 @@ owned by anybody.
 How it is fast, with the C extension (``_derivations``, built by setup.py):
 all derivations of the call, (tx key, account) by (tx key, account), come
 exact from one C call (a comb table per key when several accounts share it,
-a Montgomery ladder with y recovery otherwise); each output then costs one
-view-tag hash per account, and only a tag hit looks up the spend key.
+a Montgomery ladder with y recovery otherwise; ladders 8 at a time with
+AVX-512 IFMA); each output with a view tag then costs one view-tag hash
+per account, and only a tag hit looks up the spend key.  An output without
+a view tag (v1 and pre-v15 RingCT, most of mainnet's history) needs
+``P - Hs(D || i) G`` per account: C computes it for all such outputs of the
+call, one account at a time (``subaddress_keys``; each ``P`` decoded once
+by ``prepare_outputs``), and Python only looks the result up.  The spend
+keys of the identity derivation are then made only for transactions with
+a key that derives the identity.
 
 Without it: an X25519 ladder (OpenSSL's or libsodium's, see
 :mod:`.x25519`) on ``u(R)`` with the scalar written as ``8a`` (or
@@ -63,6 +70,7 @@ only looks past output 0 of a miner tx when output 0 is owned;
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -93,6 +101,8 @@ from .x25519 import current_backend
 _native_derivations: Callable[[bytes, bytes], bytes] | None
 try:
     from ._derivations import derivations as _native_derivations
+    from ._derivations import prepare_outputs as _native_prepare_outputs
+    from ._derivations import subaddress_keys as _native_subaddress_keys
 except ImportError:  # pragma: no cover - only without a C compiler
     _native_derivations = None
 
@@ -277,9 +287,11 @@ _MASK_255 = (1 << 255) - 1
 _HIGH_BIT = 1 << 255
 _P_MINUS_1 = P - 1
 
-#: A key slot, the outputs it may derive (output key, view tag), and the
-#: varints of their indexes (zip stops at the outputs).
-_Group = tuple[int, Sequence[tuple[bytes, int | None]], Sequence[bytes]]
+#: A key slot, the outputs it may derive (output key, view tag), the
+#: varints of their indexes (zip stops at the outputs), and on the C path,
+#: when some of these outputs have no view tag, each output's job number in
+#: the call's subaddress_keys jobs (-1 for a tagged output), else None.
+_Group = tuple[int, Sequence[tuple[bytes, int | None]], Sequence[bytes], Sequence[int] | None]
 #: Per tx: its groups, and the spend keys the identity derivation gives.
 _Plan = tuple[list[_Group], list[bytes]]
 
@@ -295,6 +307,18 @@ _keccak: Callable[[bytes], _Hash] = keccak_256
 _TABLE_SIZE = 256
 _VARINTS = tuple(encode_varint(i) for i in range(_TABLE_SIZE))
 _IDENTITY_VIEW_TAGS = tuple(derive_view_tag(IDENTITY, i) for i in range(_TABLE_SIZE))
+
+
+#: A subaddress_keys job: key slot, output index (u32 little-endian each).
+_JOB = struct.Struct("<II")
+
+
+def has_untagged(outputs: Sequence[tuple[bytes, int | None]]) -> bool:
+    """Whether any output lacks a view tag (v1 and pre-v15 RingCT outputs)."""
+    for _, view_tag in outputs:
+        if view_tag is None:
+            return True
+    return False
 
 
 def _varint_of(index: int) -> bytes:
@@ -333,6 +357,31 @@ def find_owned_outputs(
     slot_of: dict[bytes, int] = {}
     slot_keys: list[bytes] = []
     plans: list[_Plan | None] = []
+    # On the C path, an output without a view tag is checked against every
+    # account by subaddress_keys (P - Hs(D || i) G in C, no Python point
+    # math): one job per (key slot, such output), its key decoded once.
+    job_records: list[bytes] = []
+    job_output_keys: list[bytes] = []
+    # Per tx with outputs without a view tag, on the C path: its identity
+    # spend keys (to complete), key slots, outputs and their varints.
+    deferred_identity: list[
+        tuple[list[bytes], list[int], Sequence[tuple[bytes, int | None]], Sequence[bytes]]
+    ] = []
+
+    def untagged_jobs(
+        slot: int, outputs: Sequence[tuple[bytes, int | None]], start: int, end: int
+    ) -> list[int]:
+        numbers: list[int] = []
+        for index in range(start, end):
+            output_key, view_tag = outputs[index]
+            if view_tag is not None or len(output_key) != KEY_SIZE:
+                numbers.append(-1)  # tagged, or nobody owns it
+                continue
+            numbers.append(len(job_records))
+            job_records.append(_JOB.pack(slot, index))
+            job_output_keys.append(output_key)
+        return numbers
+
     for tx in txs:
         mains = tx.tx_pubkeys
         outputs = tx.outputs
@@ -357,28 +406,61 @@ def find_owned_outputs(
             varints = [encode_varint(i) for i in range(n_outputs)]
             identity_tags = [derive_view_tag(IDENTITY, i) for i in range(n_outputs)]
         identity_keys: list[bytes] = []
+        deferred = False
         for (output_key, view_tag), identity_tag, varint in zip(
             outputs, identity_tags, varints, strict=False
         ):
-            if (view_tag is None or view_tag == identity_tag) and len(output_key) == KEY_SIZE:
+            if view_tag is None and native is not None:
+                # A spend key per output without a view tag costs as much
+                # as a derivation: on the C path it is only made when the
+                # table shows a key of this tx deriving the identity.
+                deferred = True
+            elif (view_tag is None or view_tag == identity_tag) and len(output_key) == KEY_SIZE:
                 spend_key = _spend_key_for(output_key, IDENTITY, varint)
                 if spend_key is not None:
                     identity_keys.append(spend_key)
+        if deferred:
+            deferred_identity.append((identity_keys, slots, outputs, varints))
         n_mains = len(mains)
+        # (slot, first output, end): an additional key checks its own
+        # output; a main key, all of them.
+        spans = [(slots[n_mains + i], i, i + 1) for i in range(n_additional)]
+        spans.extend((slot, 0, n_outputs) for slot in slots[:n_mains])
         groups: list[_Group]
         if n_additional == 0 and n_mains == 1:  # the usual tx
-            groups = [(slots[0], outputs, varints)]
+            groups = [(slots[0], outputs, varints, None)]
         else:
             groups = [
-                (slots[n_mains + i], outputs[i : i + 1], varints[i : i + 1])
-                for i in range(n_additional)
+                (slot, outputs[start:end], varints[start:end], None) for slot, start, end in spans
             ]
-            groups.extend((slot, outputs, varints) for slot in slots[:n_mains])
+        if native is not None and has_untagged(outputs):
+            groups = [
+                (group[0], group[1], group[2], untagged_jobs(slot, outputs, start, end))
+                for group, (slot, start, end) in zip(groups, spans, strict=True)
+            ]
         plans.append((groups, identity_keys))
     # 2-3. Per account and key slot, the candidate derivations: exact ones
     #      from the C extension, or X25519's two sign candidates.
+    untagged_keys: Callable[[int], bytes] | None = None
     if native is not None:
-        candidates, exact, is_exact = _native_candidates(native, slot_keys, accounts)
+        candidates, exact, is_exact, table = _native_candidates(native, slot_keys, accounts)
+        if deferred_identity:
+            identity_slots = _identity_slots(table, n_accounts)
+            for identity_keys, tx_slots, tx_outputs, tx_varints in deferred_identity:
+                if identity_slots.isdisjoint(tx_slots):
+                    continue
+                for (output_key, view_tag), varint in zip(tx_outputs, tx_varints, strict=False):
+                    if view_tag is None and len(output_key) == KEY_SIZE:
+                        spend_key = _spend_key_for(output_key, IDENTITY, varint)
+                        if spend_key is not None:
+                            identity_keys.append(spend_key)
+        if job_records:
+            jobs = b"".join(job_records)
+            prepared = _native_prepare_outputs(b"".join(job_output_keys))
+
+            def untagged_keys(position: int) -> bytes:
+                return _native_subaddress_keys(table, n_accounts, position, jobs, prepared)
+
     else:
         candidates, exact, is_exact = _x25519_candidates(slot_keys, accounts)
 
@@ -404,9 +486,12 @@ def find_owned_outputs(
         return spend_key_of(output_key, derivation, varint)
 
     digest = _keccak
+    keys_row = b""
     for position in range(n_accounts):
         row = candidates(position)
         spend_keys = accounts[position].spend_keys
+        if untagged_keys is not None:
+            keys_row = untagged_keys(position)
         for tx_position, plan in enumerate(plans):
             if plan is None:
                 continue
@@ -415,7 +500,7 @@ def find_owned_outputs(
             for spend_key in identity_keys:
                 if spend_key in spend_keys:
                     suspect = True
-            for slot, group_outputs, varints in groups:
+            for slot, group_outputs, varints, group_jobs in groups:
                 if suspect:
                     break
                 pair = row[slot]
@@ -425,6 +510,26 @@ def find_owned_outputs(
                         if view_tag is None or (
                             digest(first + varint).digest()[0] == view_tag
                             or digest(second + varint).digest()[0] == view_tag
+                        ):
+                            if _lookup_hit(
+                                pair, output_key, view_tag, varint, spend_keys, spend_key_of
+                            ):
+                                suspect = True
+                                break
+                elif pair and group_jobs is not None:
+                    # C path, some outputs without a view tag: their spend
+                    # keys are in keys_row (exactly monero's).
+                    (first,) = pair
+                    for (output_key, view_tag), varint, job in zip(
+                        group_outputs, varints, group_jobs, strict=False
+                    ):
+                        if job >= 0:
+                            start = job * KEY_SIZE
+                            if keys_row[start : start + KEY_SIZE] in spend_keys:
+                                suspect = True
+                                break
+                        elif (
+                            view_tag is not None and digest(first + varint).digest()[0] == view_tag
                         ):
                             if _lookup_hit(
                                 pair, output_key, view_tag, varint, spend_keys, spend_key_of
@@ -493,8 +598,9 @@ def _native_candidates(
     native: Callable[[bytes, bytes], bytes],
     slot_keys: Sequence[bytes],
     accounts: Sequence[ViewKey],
-) -> _Derived:
-    """Every exact derivation by the C extension: one candidate per (account, key)."""
+) -> tuple[_Candidates, Callable[[int, int], bytes], Callable[[int, int], bool], bytes]:
+    """Every exact derivation by the C extension: one candidate per (account,
+    key); and the C table itself (slot-major, 32 bytes per account)."""
     n_accounts = len(accounts)
     table = native(
         b"".join(key if len(key) == KEY_SIZE else IDENTITY for key in slot_keys),
@@ -518,7 +624,23 @@ def _native_candidates(
         start = (slot * n_accounts + position) * KEY_SIZE
         return table[start : start + KEY_SIZE]
 
-    return candidates, exact, lambda slot, position: True
+    return candidates, exact, lambda slot, position: True, table
+
+
+def _identity_slots(table: bytes, n_accounts: int) -> set[int]:
+    """The key slots whose derivation is the identity for some account
+    (keys monero does not decode, small-order keys, a zero view scalar)."""
+    found: set[int] = set()
+    stride = n_accounts * KEY_SIZE
+    start = table.find(IDENTITY)
+    while start != -1:
+        if start % KEY_SIZE:
+            start = table.find(IDENTITY, start + 1)
+            continue
+        slot = start // stride
+        found.add(slot)
+        start = table.find(IDENTITY, (slot + 1) * stride)
+    return found
 
 
 def _x25519_candidates(slot_keys: Sequence[bytes], accounts: Sequence[ViewKey]) -> _Derived:

@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import trio
@@ -58,6 +58,44 @@ SliceHandler = Callable[[ParsedBatch | SpendBatch, ReceivedRows], Awaitable[None
 
 #: The scanner's process reads only the inputs of a worker's transactions.
 _PARSED_DECODER = msgspec.msgpack.Decoder(tuple[SpendBatch, ReceivedRows])
+
+
+class ScanWorkers(Protocol):
+    """What the scanner asks of whoever does its CPU work: the local worker
+    processes (:class:`ScanPool`) or a Dask cluster (lws.scan.cluster); the
+    scanner does not care which."""
+
+    def start(self) -> None:
+        """Be ready to scan (blocking: the scanner calls it in a thread)."""
+        ...
+
+    def close(self) -> None:
+        """Stop, abandoning any scan under way (blocking)."""
+        ...
+
+    def set_accounts(self, accounts: Sequence[ViewKey]) -> None:
+        """The accounts of the next scans."""
+        ...
+
+    @property
+    def accounts(self) -> Sequence[ViewKey]:
+        """The accounts set last."""
+        ...
+
+    async def find_received(self, txs: Sequence[ScanTx]) -> ReceivedRows:
+        """find_received's rows of ``txs`` (pool transactions) for the accounts."""
+        ...
+
+    async def parse_and_find(
+        self,
+        reply: BlocksReply,
+        start: int,
+        end: int,
+        on_slice: SliceHandler | None = None,
+    ) -> ScannedAndFound:
+        """``reply`` parsed and the rows of its txs of heights in [start, end),
+        each slice handed to ``on_slice`` in chain order (see ScanPool)."""
+        ...
 
 
 def _chunks(txs: Sequence[ScanTx], accounts: int) -> list[Sequence[ScanTx]]:
@@ -230,6 +268,10 @@ class ScanPool:
         """The accounts of the next scans; shipped to workers lazily, once."""
         self._accounts = tuple(accounts)
         self._version += 1
+
+    @property
+    def accounts(self) -> Sequence[ViewKey]:
+        return self._accounts
 
     async def find_received(self, txs: Sequence[ScanTx]) -> ReceivedRows:
         accounts = self._accounts

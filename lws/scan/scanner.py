@@ -18,7 +18,7 @@ import msgspec
 import trio
 
 from lws.daemon import MAX_BLOCKS_PER_REPLY, BlocksReply, Daemon, NetworkMismatch
-from lws.errors import DaemonError, DaemonUnavailable, ScanWorkerError
+from lws.errors import DaemonError, DaemonUnavailable, ScanClusterUnavailable, ScanWorkerError
 from lws.monero.errors import MoneroFormatError
 from lws.monero.ownership import ViewKey, make_view_key
 from lws.monero.scan import (
@@ -42,7 +42,7 @@ from lws.store import (
 from .batch import ParsedBatch, SpendBatch, TxMeta, log_skipped, pool_tx
 from .batch_write import AccountBatchBuilder, KnownInStore, append_records
 from .owned_filter import OwnedFilter
-from .pool import ScanPool
+from .pool import ScanPool, ScanWorkers
 from .status import ScannerStatus, ScanState
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Scanner:
         workers: int = 0,
         poll_interval: float = 2.0,
         batch_blocks: int = MAX_BLOCKS_PER_REPLY,
-        pool: ScanPool | None = None,
+        pool: ScanWorkers | None = None,
     ) -> None:
         self.store = store
         self.daemon = daemon
@@ -81,7 +81,7 @@ class Scanner:
         self.batch_blocks = max(1, batch_blocks)
         #: A pool passed in (``workers`` is then ignored) stays the caller's:
         #: run() starts it if need be and leaves it running when it ends.
-        self.pool = pool if pool is not None else ScanPool(workers)
+        self.pool: ScanWorkers = pool if pool is not None else ScanPool(workers)
         self._owns_pool = pool is None
         self.status = ScannerStatus()
         self._wakeup = trio.Event()
@@ -108,7 +108,10 @@ class Scanner:
         self._wakeup.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        await trio.to_thread.run_sync(self.pool.start)
+        try:
+            await trio.to_thread.run_sync(self.pool.start)
+        except ScanClusterUnavailable as exc:  # the first scan reconnects, or backs off
+            self._set_state(ScanState.CLUSTER_UNAVAILABLE, str(exc), logging.WARNING)
         task_status.started()
         backoff = 1.0
         try:
@@ -122,6 +125,11 @@ class Scanner:
                     continue
                 except (DaemonUnavailable, DaemonError) as exc:
                     self._set_state(ScanState.UNAVAILABLE, str(exc), logging.WARNING)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
+                    continue
+                except ScanClusterUnavailable as exc:  # nothing was written; reconnects
+                    self._set_state(ScanState.CLUSTER_UNAVAILABLE, str(exc), logging.WARNING)
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_S)
                     continue

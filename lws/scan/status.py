@@ -27,6 +27,8 @@ class ScanState(enum.StrEnum):
     WRONG_NETWORK = "wrong_network"
     #: A scan worker process failed; the pool restarts its workers.
     WORKER_FAILED = "worker_failed"
+    #: The Dask scheduler of --scan-cluster is unreachable: backing off.
+    CLUSTER_UNAVAILABLE = "cluster_unavailable"
 
 
 class ScannerStatus(msgspec.Struct, frozen=True):

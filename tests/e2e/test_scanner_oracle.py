@@ -1,12 +1,14 @@
 # Issue 3's proof against the real thing: the scanner task, run against a real
 # regtest monerod, leaves in the store for every account exactly what
 # monero-wallet-rpc lists, candidate spends that include every real spend,
-# and the scenario's pool transaction as pool outputs.
+# and the scenario's pool transaction as pool outputs; every test runs with
+# the local worker pool and through a real Dask cluster (--scan-cluster).
 """The scanner and store against monero-wallet-rpc as the oracle."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -22,12 +24,12 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_scanner_matches_wallet_rpc(
-    tmp_path: Path, scenario: Scenario, monerod: Monerod, wallet_rpc: WalletRpc
+    tmp_path: Path, scenario: Scenario, monerod: Monerod, wallet_rpc: WalletRpc, scan_pool: Any
 ) -> None:
     store = Store.open(tmp_path / "store", network="regtest")
     ids = add_accounts(store, scenario.keys)
     height = monerod.height()
-    await scan_to_tip(store, monerod.url, height, workers=2)
+    await scan_to_tip(store, monerod.url, height, workers=2, pool=scan_pool)
 
     pool_hashes = set(monerod.pool_hashes())
     assert set(scenario.pool_txs) <= pool_hashes
@@ -57,7 +59,7 @@ async def test_scanner_matches_wallet_rpc(
 
 
 async def test_pool_spends_appear_after_an_import_rejoins_the_tip(
-    tmp_path: Path, scenario: Scenario, monerod: Monerod
+    tmp_path: Path, scenario: Scenario, monerod: Monerod, scan_pool: Any
 ) -> None:
     """An account created at the tip knows none of its old outputs, so the
     pool pass finds no pool spend of them. After an import from height 0 it
@@ -68,7 +70,9 @@ async def test_pool_spends_appear_after_an_import_rejoins_the_tip(
     alice = scenario.keys["alice"]
     alice_id = add_accounts(store, {"alice": alice}, start_height=height)["alice"]
     daemon = Daemon(monerod.url)
-    scanner = Scanner(store, daemon, network="regtest", workers=1, poll_interval=0.2)
+    scanner = Scanner(
+        store, daemon, network="regtest", workers=1, poll_interval=0.2, pool=scan_pool
+    )
 
     async def at_tip_after_a_pool_pass() -> None:
         while True:
@@ -97,7 +101,7 @@ async def test_pool_spends_appear_after_an_import_rejoins_the_tip(
 
 
 async def test_a_pool_pass_that_changes_nothing_writes_nothing(
-    tmp_path: Path, scenario: Scenario, monerod: Monerod
+    tmp_path: Path, scenario: Scenario, monerod: Monerod, scan_pool: Any
 ) -> None:
     """Pool churn that concerns no account must not change the store: every
     cached API reply is valid only for the store generation it was read at.
@@ -108,7 +112,9 @@ async def test_a_pool_pass_that_changes_nothing_writes_nothing(
     height = monerod.height()
     bob_id = add_accounts(store, {"bob": scenario.keys["bob"]})["bob"]
     daemon = Daemon(monerod.url)
-    scanner = Scanner(store, daemon, network="regtest", workers=1, poll_interval=0.2)
+    scanner = Scanner(
+        store, daemon, network="regtest", workers=1, poll_interval=0.2, pool=scan_pool
+    )
 
     async def settled() -> None:
         while True:
@@ -138,7 +144,7 @@ async def test_a_pool_pass_that_changes_nothing_writes_nothing(
 
 
 async def test_pool_passes_scan_only_new_txs_and_new_accounts(
-    tmp_path: Path, scenario: Scenario, monerod: Monerod
+    tmp_path: Path, scenario: Scenario, monerod: Monerod, scan_pool: Any
 ) -> None:
     """The pool is scanned again on every change of monerod's pool; what each
     tx pays to each account is kept, so a pass scans only what it has not
@@ -149,12 +155,14 @@ async def test_pool_passes_scan_only_new_txs_and_new_accounts(
     height = monerod.height()
     bob_id = add_accounts(store, {"bob": scenario.keys["bob"]})["bob"]
     daemon = Daemon(monerod.url)
-    scanner = Scanner(store, daemon, network="regtest", workers=1, poll_interval=0.2)
+    scanner = Scanner(
+        store, daemon, network="regtest", workers=1, poll_interval=0.2, pool=scan_pool
+    )
     pool_scans: list[tuple[int, int]] = []  # (txs, accounts) of each pool find_received
     find_received = scanner.pool.find_received
 
     async def counting_find_received(txs):  # type: ignore[no-untyped-def]
-        pool_scans.append((len(txs), len(scanner.pool._accounts)))
+        pool_scans.append((len(txs), len(scanner.pool.accounts)))
         return await find_received(txs)
 
     scanner.pool.find_received = counting_find_received  # type: ignore[method-assign]

@@ -141,10 +141,13 @@ def same(txs: list[TxKeys], accounts: list[ViewKey]) -> list[list[list[OwnedOutp
     return fast
 
 
-#: How find_owned_outputs derives: the C extension (when built), or X25519
-#: ladders on either library; every test of this module runs with each.
+#: How find_owned_outputs derives: the C extension (when built) with its
+#: ladders 8 at a time (AVX-512 IFMA, where the CPU has it) or one by one,
+#: or X25519 ladders on either library; every test of this module runs with
+#: each.
 SCAN_PATHS = {
-    "native": (True, None),
+    "native-vector": (True, None),
+    "native-portable": (True, None),
     "x25519-openssl": (False, openssl_ladders),
     "x25519-sodium": (False, sodium_ladders),
 }
@@ -156,7 +159,17 @@ def scan_path(request: pytest.FixtureRequest) -> Iterator[str]:
     if native:
         if ownership._native_derivations is None:
             pytest.skip("the C extension lws.monero._derivations is not built")
-        yield request.param
+        from lws.monero import _derivations
+
+        vector = request.param == "native-vector"
+        before = _derivations.vector_lanes()
+        if _derivations.set_vector_lanes(vector) != vector:
+            _derivations.set_vector_lanes(before)
+            pytest.skip("this CPU has no AVX-512 IFMA")
+        try:
+            yield request.param
+        finally:
+            _derivations.set_vector_lanes(before)
         return
     with (
         mock.patch.object(ownership, "_native_derivations", None),

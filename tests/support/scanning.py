@@ -12,6 +12,7 @@ import time
 import trio
 
 from lws.daemon import Daemon
+from lws.scan.pool import ScanWorkers
 from lws.scan.scanner import Scanner
 from lws.store import AccountStatus, Store
 from tests.support.regtest import WalletKeys, WalletRpc
@@ -47,10 +48,19 @@ def add_accounts(
 
 
 async def scan_to_tip(
-    store: Store, daemon_url: str, target_height: int, *, workers: int = 1
+    store: Store,
+    daemon_url: str,
+    target_height: int,
+    *,
+    workers: int = 1,
+    pool: ScanWorkers | None = None,
 ) -> Scanner:
+    """Run the scanner until every account reaches ``target_height`` (with
+    ``pool``, a Dask cluster say, instead of ``workers`` local processes)."""
     daemon = Daemon(daemon_url)
-    scanner = Scanner(store, daemon, network="regtest", workers=workers, poll_interval=0.2)
+    scanner = Scanner(
+        store, daemon, network="regtest", workers=workers, poll_interval=0.2, pool=pool
+    )
     try:
         with trio.fail_after(300):
             async with trio.open_nursery() as nursery:
