@@ -20,9 +20,9 @@ from lws.api.supervisor import ApiWorkers
 from lws.api.wallet import create_app
 from lws.config import Config
 from lws.daemon import Daemon
+from lws.errors import ConfigError
 from lws.notify import DeliveryEngine, DeliverySettings
 from lws.notify.feed import FeedHub
-from lws.errors import ConfigError
 from lws.scan import Scanner, ScannerStatus
 from lws.scan.pool import ScanWorkers
 from lws.services.context import Services
