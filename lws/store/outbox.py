@@ -1,8 +1,8 @@
 # Owns the webhook side of one write transaction: which hooks an event
 # fires, the confirmation trackers, and appending events to the outbox
 # (sequence numbers, the outbox limit, the dropped-events counter), so that
-# the events of a scanned batch, a pool pass or a request are written in the
-# same transaction as what caused them. Must not open or commit
+# the events of a scanned batch, a pool pass, a rollback or a request are
+# written in the same transaction as what caused them. Must not open or commit
 # transactions, render bodies (lws.notify does) or know about HTTP.
 """Events into the outbox, inside the transaction that causes them."""
 
