@@ -1,5 +1,6 @@
 # Owns the command line: argv -> config -> trio.run. No logic beyond choosing
-# the subcommand; `lws serve` with no daemon configured runs the playground.
+# the subcommand; `lws serve` with no daemon configured runs the playground;
+# `lws admin` and `lws import-request` are lws/admin's.
 """``lws`` command-line entry point."""
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="where the store lives")
     serve.add_argument(
         "--listen", action="append", metavar="HOST:PORT", help="API listener (repeatable)"
+    )
+    serve.add_argument(
+        "--admin-listen",
+        action="append",
+        metavar="HOST:PORT",
+        help="admin API listener (repeatable; none by default; keys: lws admin create-admin-key)",
     )
     serve.add_argument("--network", choices=["mainnet", "testnet", "stagenet", "regtest"])
     serve.add_argument("--auto-accept-creation", action="store_true", default=None)
@@ -92,6 +99,14 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="accept any certificate from https webhook receivers",
     )
+    sub.add_parser(
+        "admin", help="operate the store: accounts, requests, admin keys", add_help=False
+    )
+    sub.add_parser(
+        "import-request",
+        help="ask a light-wallet server to import a wallet, and follow its scan",
+        add_help=False,
+    )
     return parser
 
 
@@ -108,6 +123,15 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["admin"]:
+        from lws.admin.cli import main as admin_main
+
+        return admin_main(argv[1:])
+    if argv[:1] == ["import-request"]:
+        from lws.admin.import_request import main as import_main
+
+        return import_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command is None:
         args = _parser().parse_args(["serve", *(argv or [])])

@@ -1,9 +1,10 @@
 # Owns composing lws at run time: connects to the Dask cluster first when
 # scan_cluster is set, opens the store and the daemon client, starts the
 # webhook delivery engine, the /feed hub, the scanner, the wallet API (its
-# Quart-Trio app on Hypercorn, /feed included) and (more than one
-# API process) the API worker processes on the API's sockets in one root
-# nursery (in that order, each via nursery.start), and turns SIGINT/SIGTERM
+# Quart-Trio app on Hypercorn, /feed included), the admin API on its own
+# listeners when configured, and (more than one API process) the API worker
+# processes on the API's sockets in one root nursery (in that order, each
+# via nursery.start), and turns SIGINT/SIGTERM
 # into one shutdown event (Hypercorn then drains for its graceful timeout).
 # Must not contain business logic or parse configuration.
 """The composition root of ``lws serve``."""
@@ -15,6 +16,7 @@ import signal
 
 import trio
 
+from lws.api.admin import create_admin_app
 from lws.api.serve import AppServer, check_listeners
 from lws.api.supervisor import ApiWorkers
 from lws.api.wallet import create_app
@@ -38,6 +40,7 @@ async def run(
     if config.daemon_url is None:
         raise ValueError("run() needs a daemon_url; the playground supplies one")
     check_listeners(config, config.listen)
+    check_listeners(config, config.admin_listen)
     config.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
     cluster = await _connect_scan_cluster(config)  # before anything: a clear error if absent
     store = Store.open(config.data_path / "store", network=config.network)
@@ -62,6 +65,17 @@ async def run(
     services = Services(config, store, daemon, scanner_status, wake_scanner=scanner.wake)
     app = create_app(services, feed_hub=hub)
     api = AppServer(config, app, shutdown=shutdown)
+    admin_api = (
+        AppServer(
+            config,
+            create_admin_app(services),
+            listen=config.admin_listen,
+            shutdown=shutdown,
+            name="admin API",
+        )
+        if config.admin_listen
+        else None
+    )
     try:
         async with trio.open_nursery() as nursery:
 
@@ -77,6 +91,8 @@ async def run(
             await nursery.start(hub.run)
             await nursery.start(scanner.run)
             bound = await nursery.start(serve_api)
+            if admin_api is not None:
+                await nursery.start(admin_api.run)
             if config.api_processes() > 1:
                 workers = ApiWorkers(
                     config,

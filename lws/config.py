@@ -234,12 +234,12 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
-def load_config(
-    path: str | os.PathLike[str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Config:
-    """Build the configuration; a ConfigError names the offending key."""
+def _gather(
+    path: str | os.PathLike[str] | None,
+    overrides: Mapping[str, Any] | None,
+    environ: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """The raw values of the file, then the environment, then ``overrides``."""
     values: dict[str, Any] = {}
     if path is not None:
         try:
@@ -255,7 +255,28 @@ def load_config(
         values.update(file_values)
     values.update(_from_env(os.environ if environ is None else environ))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return values
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the configuration; a ConfigError names the offending key."""
+    values = _gather(path, overrides, environ)
     try:
         return msgspec.convert(values, Config, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"config: {exc}") from exc
+
+
+def configured_network(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> str | None:
+    """The network the file, environment or ``overrides`` name; None when
+    none does (``lws admin`` then takes the one its store records)."""
+    network = _gather(path, overrides, environ).get("network")
+    return None if network is None else str(network)

@@ -23,6 +23,13 @@ class Forbidden(LwsError):
     http_status = 403
 
 
+class Conflict(LwsError):
+    """The request conflicts with the store's state: an unknown address, no
+    such pending request, an account that exists already (409)."""
+
+    http_status = 409
+
+
 class PayloadTooLarge(LwsError):
     http_status = 413
 

@@ -47,8 +47,18 @@ def scenario(monerod: Monerod, wallet_rpc: WalletRpc) -> Scenario:
 class LwsProcess:
     """A real ``lws serve`` subprocess against the session's monerod."""
 
-    def __init__(self, workdir: Path, daemon: Monerod, *extra: str) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        daemon: Monerod,
+        *extra: str,
+        auto_accept: bool = True,
+        daemon_url: str | None = None,
+    ) -> None:
+        """``auto_accept`` False: accounts wait for an operator; ``daemon_url``
+        reaches ``daemon`` another way (tests/support/gate.py)."""
         self.workdir = workdir
+        self.data_dir = workdir / "data"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -60,17 +70,16 @@ class LwsProcess:
                 "lws",
                 "serve",
                 "--daemon-url",
-                daemon.url,
+                daemon_url or daemon.url,
                 "--network",
                 "regtest",
                 "--data-dir",
-                str(workdir / "data"),
+                str(self.data_dir),
                 "--listen",
                 f"127.0.0.1:{self.port}",
                 "--poll-interval",
                 "0.2",
-                "--auto-accept-creation",
-                "--auto-accept-import",
+                *(["--auto-accept-creation", "--auto-accept-import"] if auto_accept else []),
                 "--scan-workers",
                 "1",
                 "--api-workers",  # the default (one per core) is proven in test_api_workers

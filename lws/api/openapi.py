@@ -1,9 +1,10 @@
-# Owns the OpenAPI 3.1 document of the wallet API, built from the route
-# table and the wire Structs' JSON Schemas (so it cannot drift from what the
-# code accepts and sends). `python -m lws.api.openapi` prints it; the copy in
-# docs/openapi.json is checked against it by the tests. Must not serve it
-# (app.py does) or hold any other logic.
-"""The OpenAPI document, generated from the route table."""
+# Owns the OpenAPI 3.1 documents of the wallet API and of the admin API,
+# each built from its route table and the wire Structs' JSON Schemas (so
+# they cannot drift from what the code accepts and sends). `python -m
+# lws.api.openapi` prints the wallet API's (`--admin`: the admin API's); the
+# copies in docs/openapi.json and docs/admin-openapi.json are checked against
+# them by the tests. Must not serve them (the apps do) or hold any other logic.
+"""The OpenAPI documents, generated from the route tables."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import msgspec
 import lws
 from lws.wire.responses import ErrorBody
 
+from .admin_routes import ADMIN_ROUTES, AdminRoute
 from .routes import ROUTES, Route
 
 REF_TEMPLATE = "#/components/schemas/{name}"
@@ -110,5 +112,107 @@ def document_bytes() -> bytes:
     return msgspec.json.format(msgspec.json.encode(build()), indent=2) + b"\n"
 
 
+# --- the admin API ----------------------------------------------------------------------
+
+_ADMIN_ERRORS = {
+    "400": "Malformed JSON, missing or ill-typed params, a malformed address or one of "
+    "another network, a view key that does not match its address",
+    "403": "Missing, unknown or revoked admin key",
+    "404": "No such command",
+    "405": "Commands are POST only",
+    "409": "Conflicts with the store: an unknown address, no such pending request, an "
+    "account that exists, a height above the chain lws holds (nothing was written)",
+    "413": "Body larger than this command accepts",
+    "415": "Content-Type is not application/json",
+    "503": "lws has not heard from monerod yet (add_account without from_height); retry",
+}
+
+
+def _admin_operation(route: AdminRoute) -> dict[str, Any]:
+    codes = ["400", "403", "404", "405", "413", "415"]
+    if route.changes:
+        codes.append("409")
+    if route.path == "/add_account":
+        codes.append("503")
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "Success",
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": REF_TEMPLATE.format(name=route.response.__name__)}
+                }
+            },
+        },
+    }
+    for code in sorted(codes):
+        responses[code] = {
+            "description": _ADMIN_ERRORS[code],
+            "content": {
+                "application/json": {"schema": {"$ref": REF_TEMPLATE.format(name="ErrorBody")}}
+            },
+        }
+    return {
+        "operationId": "admin_" + route.path.strip("/"),
+        "summary": route.summary,
+        "security": [{"adminKey": []}, {}],
+        "requestBody": {
+            "required": True,
+            "description": f"At most {route.body_limit} bytes",
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": REF_TEMPLATE.format(name=_schema_name(route.request))}
+                }
+            },
+        },
+        "responses": responses,
+    }
+
+
+def _schema_name(kind: Any) -> str:
+    """The component name msgspec gives ``kind`` (generic envelopes included)."""
+    (schema,), _ = msgspec.json.schema_components([kind], ref_template=REF_TEMPLATE)
+    ref: str = schema["$ref"]
+    return ref.rsplit("/", 1)[1]
+
+
+def build_admin() -> dict[str, Any]:
+    types: list[Any] = [ErrorBody]
+    for route in ADMIN_ROUTES:
+        types += [route.request, route.response]
+    _, components = msgspec.json.schema_components(types, ref_template=REF_TEMPLATE)
+    paths = {route.path: {"post": _admin_operation(route)} for route in ADMIN_ROUTES}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "lws admin API",
+            "version": lws.__version__,
+            "description": (
+                "The operator API of lws, on its own listener (--admin-listen): "
+                "monero-lws's commands, params and replies, plus delete_accounts. Every "
+                'call is POST /<command> with {"auth": "<admin key>", "params": {...}}; '
+                "the key may come as `Authorization: Bearer <admin key>` instead "
+                "(`lws admin create-admin-key` makes one). Every error body is "
+                '{"Error": "..."}. A call that names an unknown address changes nothing.'
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "adminKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An admin key (64 hex digits), or the body's `auth` field",
+                }
+            },
+        },
+    }
+
+
+def admin_document_bytes() -> bytes:
+    return msgspec.json.format(msgspec.json.encode(build_admin()), indent=2) + b"\n"
+
+
 if __name__ == "__main__":
-    sys.stdout.buffer.write(document_bytes())
+    admin_wanted = sys.argv[1:] == ["--admin"]
+    sys.stdout.buffer.write(admin_document_bytes() if admin_wanted else document_bytes())

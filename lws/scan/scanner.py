@@ -3,8 +3,11 @@
 # imported ones, reorg rollback, pool view), with backoff while the daemon is
 # down, progress in the logs and its status (status.py). CPU work goes to the
 # worker pool (pool.py), the records of a batch are built by batch_write.py,
-# storage is lws.store (one write transaction per batch). Must not serve HTTP or decide anything about
-# accounts beyond scanning them.
+# storage is lws.store (one write transaction per batch). It reloads its
+# accounts every round and wakes early when told (wake()) or when another
+# process (`lws admin`) changed the accounts (the store's account-change
+# counter). Must not serve HTTP or decide anything about accounts beyond
+# scanning them.
 """The scanner task."""
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from lws.store import (
     AccountPool,
     AccountRecord,
     AccountStatus,
+    ChainMismatch,
     OutputRecord,
     Reader,
     SpendRecord,
@@ -54,6 +58,10 @@ PROGRESS_EVERY_S = 10.0
 #: Pool transactions kept parsed between polls (bounded by the pool itself,
 #: this caps memory if monerod's pool is huge).
 MAX_POOL_CACHE = 50_000
+#: While it waits, how often the scanner looks whether another process
+#: changed the accounts (the store's generation, free; then one meta key):
+#: how soon `lws admin`'s changes take effect with a long poll interval.
+ACCOUNTS_CHECK_S = 0.25
 
 
 class _Account(msgspec.Struct):
@@ -100,6 +108,8 @@ class Scanner:
         #: Built from the store on first use; the scanner is the only writer
         #: of outputs and adds each batch's to it.
         self._owned: OwnedFilter | None = None
+        #: The store's account-change counter as of the last account load.
+        self._accounts_version = 0
 
     # --- public -------------------------------------------------------------
 
@@ -135,6 +145,13 @@ class Scanner:
                     continue
                 except ScanWorkerError as exc:  # nothing was written; workers restart
                     self._set_state(ScanState.WORKER_FAILED, str(exc), logging.ERROR)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
+                    continue
+                except ChainMismatch as exc:  # nothing was written
+                    # The stored chain moved under a batch (an operator's
+                    # rollback): the next round starts from the store again.
+                    log.warning("scanned batch dropped: %s", exc)
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_S)
                     continue
@@ -408,6 +425,7 @@ class Scanner:
     def _load_accounts(self) -> list[_Account]:
         with self.store.read() as reader:
             records = list(reader.accounts(AccountStatus.ACTIVE))
+            self._accounts_version = reader.accounts_version
         accounts: list[_Account] = []
         live = set()
         for account_id, record in records:
@@ -441,9 +459,28 @@ class Scanner:
             raise DaemonError(f"monerod sent no hash for block {height}") from exc
 
     async def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if woken or the accounts changed."""
         with trio.move_on_after(seconds):
-            await self._wakeup.wait()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_accounts, nursery.cancel_scope)
+                await self._wakeup.wait()
+                nursery.cancel_scope.cancel()
         self._wakeup = trio.Event()
+
+    async def _watch_accounts(self, done: trio.CancelScope) -> None:
+        """Return (ending the wait) once another process changed the accounts
+        since they were loaded; the store's generation says when to look."""
+        generation = self.store.generation()
+        while True:
+            await trio.sleep(ACCOUNTS_CHECK_S)
+            now = self.store.generation()
+            if now == generation:
+                continue
+            generation = now
+            version = await trio.to_thread.run_sync(self.store.query, lambda r: r.accounts_version)
+            if version != self._accounts_version:
+                done.cancel()
+                return
 
     def _update(self, **changes: Any) -> None:
         """Replace the status with ``changes`` applied (readers see whole values)."""

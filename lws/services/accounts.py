@@ -2,8 +2,10 @@
 # or create a pending CREATE request / an active account when creation is
 # auto-accepted, with its new-account webhook events) and
 # import_wallet_request (a pending IMPORT request, or an immediate rescan
-# when imports are auto-accepted), with the pending-request cap. Must not
-# know HTTP; approvals by an operator are the admin's.
+# when imports are auto-accepted), with the pending-request cap, and the
+# height a new account starts at (the chain tip lws has seen from monerod;
+# 503 before it has heard from monerod). Must not know HTTP; approvals by an
+# operator are the admin's.
 """login and import_wallet_request."""
 
 from __future__ import annotations
@@ -35,6 +37,26 @@ STATUS_PENDING = "Accepted, waiting for approval"
 QUEUE_FULL_TEXT = "Too many pending account requests; try again later"
 #: Bytes a kept login answer is charged in the reply cache (a small struct).
 LOGIN_ENTRY_BYTES = 200
+NO_DAEMON_YET_TEXT = (
+    "lws has not heard from monerod since it started, so it does not know the chain "
+    "tip a new account starts at; try again in a moment"
+)
+
+
+def new_account_height(svc: Services, reader: Reader) -> int:
+    """The height a new account starts at: the chain tip lws has seen from
+    monerod (the scanner's last look at monerod, or the stored chain if it
+    is higher). With a scanner wired in that has not yet heard from monerod
+    since the start, Unavailable (503): the stored chain alone may be far
+    behind, or empty (height 0 would make the account scan from genesis).
+    Without a scanner (the admin CLI, tests), the stored chain."""
+    stored = chain_height(reader)
+    if svc.scanner_status is None:
+        return stored
+    seen = svc.scanner_status().daemon_height
+    if seen <= 0:
+        raise Unavailable(NO_DAEMON_YET_TEXT)
+    return max(stored, seen)
 
 
 def _request(
@@ -70,7 +92,7 @@ def _login(writer: Writer, keys: Keys, req: LoginRequest, svc: Services) -> Logi
     if not req.create_account or writer.request(RequestKind.CREATE, keys.address) is not None:
         # Unknown account, or one still waiting for an operator's approval.
         raise Forbidden(FORBIDDEN_TEXT)
-    start_height = chain_height(writer)
+    start_height = new_account_height(svc, writer)
     flags = FLAG_GENERATED_LOCALLY if req.generated_locally else 0
     now = int(time.time())
     if svc.config.auto_accept_creation:

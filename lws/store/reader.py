@@ -15,6 +15,7 @@ from .errors import StoreOpenError
 from .memo import RecordMemos
 from .records import (
     ACCOUNT_DECODER,
+    ADMIN_KEY_DECODER,
     DELIVERY_DECODER,
     HOOK_DECODER,
     OUTPUT_DECODER,
@@ -23,6 +24,7 @@ from .records import (
     TRACKER_DECODER,
     AccountRecord,
     AccountStatus,
+    AdminKeyRecord,
     DeliveryRecord,
     DeliveryState,
     HookRecord,
@@ -61,6 +63,7 @@ class Tables:
     deliveries: lmdb._Database
     requeued: lmdb._Database
     rewinds: lmdb._Database
+    admin_keys: lmdb._Database
 
 
 def _prefix_items(
@@ -111,6 +114,12 @@ class Reader:
             created=s.read_u64(created),
             next_account_id=s.read_u32(next_id),
         )
+
+    @property
+    def accounts_version(self) -> int:
+        """The counter of account changes (schema.META_ACCOUNTS_VERSION)."""
+        raw = self._txn.get(s.META_ACCOUNTS_VERSION, db=self._t.meta)
+        return 0 if raw is None else s.read_u64(raw)
 
     # -- accounts -----------------------------------------------------------
     def account(self, account_id: int) -> AccountRecord | None:
@@ -228,6 +237,20 @@ class Reader:
         if kind is None:
             return self._txn.stat(self._t.requests)["entries"]
         return sum(1 for _ in _prefix_items(self._txn, self._t.requests, s.request_prefix(kind)))
+
+    # -- admin keys -------------------------------------------------------------
+    def admin_keys(self) -> list[tuple[int, AdminKeyRecord]]:
+        """Every live admin key (id, record) in id order (at most MAX_ADMIN_KEYS)."""
+        decode = ADMIN_KEY_DECODER.decode
+        return [
+            (s.read_u32(key), decode(value)) for key, value in self._txn.cursor(self._t.admin_keys)
+        ]
+
+    def admin_key(self, key_id: int) -> AdminKeyRecord | None:
+        if not 0 <= key_id <= s.MAX_ACCOUNT_ID:
+            return None
+        raw = self._txn.get(s.admin_key_key(key_id), db=self._t.admin_keys)
+        return None if raw is None else ADMIN_KEY_DECODER.decode(raw)
 
     # -- chain ----------------------------------------------------------------
     def chain_top(self) -> tuple[int, bytes] | None:

@@ -188,6 +188,21 @@ class AccountPool(_Record, frozen=True):
     spends: tuple[SpendRecord, ...] = ()
 
 
+class AdminKeyRecord(_Record, frozen=True):
+    """An admin API key, as stored: its SHA-256, never the key itself.
+
+    Keys are 32 random bytes (256 bits), so a plain hash is enough: no
+    guessing can find a preimage, and a stolen store gives no usable key.
+    """
+
+    name: str
+    key_hash: bytes  # 32: sha256 of the key's 32 bytes
+    created: int  # unix seconds
+
+    def __repr__(self) -> str:
+        return f"AdminKeyRecord(name={self.name!r}, created={self.created}, key_hash=<hidden>)"
+
+
 class StoreMeta(_Record, frozen=True):
     format_version: int
     network: str
@@ -333,6 +348,7 @@ HOOK_DECODER: Final = msgspec.msgpack.Decoder(HookRecord)
 TRACKER_DECODER: Final = msgspec.msgpack.Decoder(TrackerRecord)
 DELIVERY_DECODER: Final = msgspec.msgpack.Decoder(DeliveryRecord)
 DELIVERY_HEAD_DECODER: Final = msgspec.msgpack.Decoder(DeliveryHead)
+ADMIN_KEY_DECODER: Final = msgspec.msgpack.Decoder(AdminKeyRecord)
 
 
 def encode(record: _Record) -> bytes:

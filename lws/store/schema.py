@@ -29,6 +29,7 @@ Tables (LMDB named databases)::
     deliveries      u64 seq                                -> DeliveryRecord
     requeued        u64 seq                                -> b"" (empty)
     rewinds         u64 seq                                -> u32 account | u64 height
+    admin_keys      u32 key_id                             -> AdminKeyRecord
 
 ``tx_index`` numbers a mined transaction in chain order:
 ``height << TX_POSITION_BITS | position in block`` (the miner tx is position
@@ -75,6 +76,12 @@ from typing import Final
 #: with a default at the END of a record Struct does not need a bump (msgpack
 #: arrays decode with the defaults filled in); anything else does, with a
 #: migration registered in :mod:`lws.store.migrations`.
+#: Format 1 gained the admin_keys table and the META_NEXT_ADMIN_KEY_ID and
+#: META_ACCOUNTS_VERSION keys without a bump: an older lws never opens that
+#: table or reads those keys, so it cannot misread them (a read-write open
+#: creates the table in a store that lacks it).
+#: Format 2 added the webhook tables (hooks, trackers, deliveries, requeued,
+#: rewinds) and the outbox's meta keys, with a migration (migrations.py).
 FORMAT_VERSION: Final = 2
 
 # -- table names -------------------------------------------------------------
@@ -93,6 +100,7 @@ T_TRACKERS: Final = b"trackers"
 T_DELIVERIES: Final = b"deliveries"
 T_REQUEUED: Final = b"requeued"
 T_REWINDS: Final = b"rewinds"
+T_ADMIN_KEYS: Final = b"admin_keys"
 
 TABLES: Final = (
     T_META,
@@ -110,6 +118,7 @@ TABLES: Final = (
     T_DELIVERIES,
     T_REQUEUED,
     T_REWINDS,
+    T_ADMIN_KEYS,
 )
 
 # -- meta keys ---------------------------------------------------------------
@@ -130,6 +139,15 @@ META_DROPPED_EVENTS: Final = b"dropped_events"
 #: u64: the outbox's limit, set by `lws serve` from its configuration so that
 #: every process writing events (API workers, `lws admin`) keeps the same one.
 META_OUTBOX_LIMIT: Final = b"outbox_limit"
+#: u32: the id the next admin key gets. Ids are never reused (audit log lines
+#: name keys by id), even after a key is revoked. Absent: 1.
+META_NEXT_ADMIN_KEY_ID: Final = b"next_admin_key_id"
+#: u64: bumped by every write that changes which accounts the scanner scans
+#: or from where (add, status, rescan, delete, subaddresses, rollback), never
+#: by the scanner's own batch writes. The scanner compares it with the value
+#: it loaded its accounts at, so a change made by another process (`lws
+#: admin`) wakes it. Absent: 0.
+META_ACCOUNTS_VERSION: Final = b"accounts_version"
 
 # -- limits --------------------------------------------------------------------
 #: Named databases the environment may hold: the tables above plus room for
@@ -159,6 +177,11 @@ MAX_ADDRESS_LENGTH: Final = 128
 #: limit allows today (a minimal tx is ~1.5 kB; 65,536 of them is ~100 MB).
 TX_POSITION_BITS: Final = 16
 MAX_TX_POSITION: Final = (1 << TX_POSITION_BITS) - 1
+#: Admin keys kept at most: a handful per operator or script is the use;
+#: the key check walks them all (constant time each), so the cap bounds it.
+MAX_ADMIN_KEYS: Final = 256
+#: An admin key's name (a label for people, shown by list-admin-keys).
+MAX_ADMIN_KEY_NAME: Final = 64
 #: Heights fit in the 48 bits tx_index leaves them.
 MAX_HEIGHT: Final = (1 << (64 - TX_POSITION_BITS)) - 1
 MAX_ACCOUNT_ID: Final = (1 << 32) - 2
@@ -296,6 +319,10 @@ def output_ref(tx_index: int, output_index: int) -> bytes:
 def read_output_ref(data: bytes) -> tuple[int, int]:
     tx_index, output_index = _OUTPUT_REF.unpack(data)
     return int(tx_index), int(output_index)
+
+
+def admin_key_key(key_id: int) -> bytes:
+    return _U32.pack(key_id)
 
 
 def block_key(height: int) -> bytes:

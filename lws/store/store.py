@@ -62,21 +62,25 @@ class Store:
         cls,
         path: str | os.PathLike[str],
         *,
-        network: str,
+        network: str | None,
         readonly: bool = False,
+        create: bool = True,
         map_size: int = s.INITIAL_MAP_SIZE,
         migrations: Mapping[int, Migration] = MIGRATIONS,
         format_version: int = s.FORMAT_VERSION,
     ) -> Store:
-        """Open (or, unless ``readonly``, create) the store in directory ``path``.
+        """Open (or, unless ``readonly`` or not ``create``, create) the store
+        in directory ``path``.
 
         Refuses a store made for another ``network`` (WrongNetwork) or in a
         newer format (FormatError); migrates an older format, one registered
-        step per transaction (a read-only open refuses instead).
+        step per transaction (a read-only open refuses instead). ``network``
+        None opens an existing store for whatever network it records (the
+        admin CLI's ``--data-dir`` alone); it never creates one.
         ``migrations`` and ``format_version`` exist for tests; leave them.
         """
         where = Path(path)
-        if readonly and not (where / "data.mdb").is_file():
+        if (readonly or not create or network is None) and not (where / "data.mdb").is_file():
             raise StoreOpenError(f"no store at {where}")
         if not readonly:
             try:
@@ -108,21 +112,21 @@ class Store:
         return store
 
     def _check_meta(
-        self, network: str, migrations: Mapping[int, Migration], format_version: int
+        self, network: str | None, migrations: Mapping[int, Migration], format_version: int
     ) -> None:
-        if not network or not network.isascii():
+        if network is not None and (not network or not network.isascii()):
             raise StoreOpenError("network must be a non-empty ascii name")
         with self.read() as r:
             raw_version = r._txn.get(s.META_FORMAT_VERSION, db=r._t.meta)
         if raw_version is None:
-            if self._readonly:
+            if self._readonly or network is None:
                 raise StoreOpenError(f"{self._path} is not an lws store")
             # A new store (no write txn otherwise: opening must not queue
             # behind another process's long batch).
             self.transact(lambda w: _init_meta(w, network, format_version))
         with self.read() as r:
             meta = r.meta
-        if meta.network != network:
+        if network is not None and meta.network != network:
             raise WrongNetwork(f"the store at {self._path} is for {meta.network}, not {network}")
         if meta.format_version > format_version:
             raise FormatError(
@@ -149,6 +153,12 @@ class Store:
     @property
     def readonly(self) -> bool:
         return self._readonly
+
+    @property
+    def network(self) -> str:
+        """The Monero network the store was made for."""
+        with self.read() as r:
+            return r.meta.network
 
     @property
     def map_size(self) -> int:
@@ -293,13 +303,26 @@ def _abort_quietly(txn: lmdb.Transaction[bytes]) -> None:
         pass  # a failed commit has already ended it
 
 
+#: Tables added to format 1 without a bump (see schema.FORMAT_VERSION): a
+#: store written before them lacks them until a read-write open creates them.
+_ADDED_IN_FORMAT_1 = frozenset({s.T_ADMIN_KEYS})
+
+
 def _open_tables(env: lmdb.Environment, readonly: bool) -> Tables:
     handles: dict[bytes, lmdb._Database] = {}
     try:
         if readonly:
             # py-lmdb keeps handles opened in its own internal read txn only.
             for name in s.TABLES:
-                handles[name] = env.open_db(name, create=False)
+                try:
+                    handles[name] = env.open_db(name, create=False)
+                except lmdb.NotFoundError:
+                    if name in _ADDED_IN_FORMAT_1 and handles:
+                        raise StoreOpenError(
+                            f"{env.path()} was written by an older lws: open it once "
+                            "read-write to add its new tables"
+                        ) from None
+                    raise
         else:
             with env.begin(write=True) as txn:
                 for name in s.TABLES:
@@ -324,6 +347,7 @@ def _open_tables(env: lmdb.Environment, readonly: bool) -> Tables:
         deliveries=handles[s.T_DELIVERIES],
         requeued=handles[s.T_REQUEUED],
         rewinds=handles[s.T_REWINDS],
+        admin_keys=handles[s.T_ADMIN_KEYS],
     )
 
 

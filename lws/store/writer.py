@@ -38,6 +38,7 @@ from .records import (
     AccountPool,
     AccountRecord,
     AccountStatus,
+    AdminKeyRecord,
     DeliveryRecord,
     DeliveryState,
     HookRecord,
@@ -211,6 +212,10 @@ class Writer(Reader):
     def _set_format_version(self, version: int) -> None:
         self._set_meta(s.META_FORMAT_VERSION, s.u32(version))
 
+    def _accounts_changed(self) -> None:
+        """Bump META_ACCOUNTS_VERSION: the scanner must reload its accounts."""
+        self._set_meta(s.META_ACCOUNTS_VERSION, s.u64((self.accounts_version + 1) & s.MAX_U64))
+
     # -- accounts -----------------------------------------------------------------
     def add_account(
         self,
@@ -251,11 +256,18 @@ class Writer(Reader):
         self._put_account(account_id, record)
         self._txn.put(s.address_key(address), s.account_key(account_id), db=self._t.addresses)
         self._set_meta(s.META_NEXT_ACCOUNT_ID, s.u32(account_id + 1))
+        self._accounts_changed()
         return account_id
 
     def set_status(self, account_id: int, status: AccountStatus) -> AccountRecord:
-        record = msgspec.structs.replace(self._need_account(account_id), status=status)
+        """Make the account active (scanned, served), inactive (served) or
+        hidden (neither). Writes nothing if it already has ``status``."""
+        current = self._need_account(account_id)
+        if current.status == status:
+            return current
+        record = msgspec.structs.replace(current, status=status)
         self._put_account(account_id, record)
+        self._accounts_changed()
         return record
 
     def set_flags(self, account_id: int, flags: int) -> AccountRecord:
@@ -269,6 +281,7 @@ class Writer(Reader):
             self._need_account(account_id), lookahead_major=major, lookahead_minor=minor
         )
         self._put_account(account_id, record)
+        self._accounts_changed()
         return record
 
     def set_lookahead_fail(self, account_id: int, height: int) -> AccountRecord:
@@ -290,6 +303,7 @@ class Writer(Reader):
             raise InvalidRecord(str(exc)) from None
         if merged != record.subaddress_ranges:
             self._put_account(account_id, msgspec.structs.replace(record, subaddress_ranges=merged))
+            self._accounts_changed()
         return merged
 
     def rescan_account(self, account_id: int, from_height: int) -> AccountRecord:
@@ -302,10 +316,40 @@ class Writer(Reader):
             self._log_rewind(account_id, from_height)
         record = msgspec.structs.replace(record, scan_height=from_height)
         self._put_account(account_id, record)
+        self._accounts_changed()
         return record
 
-    def delete_account(self, account_id: int) -> None:
-        """Remove the account and everything it owns; its id is never reused."""
+    def rescan_from(self, account_id: int, height: int) -> AccountRecord:
+        """The operator's rescan (monero-lws's ``rescan``): scan the account
+        again from ``height`` if it has scanned past it. Never moves an
+        account forward: scan_height and start_height become at most
+        ``height``; outputs and spends at or above it are dropped; a
+        lookahead failure at or above it is forgotten."""
+        _need(0 <= height <= s.MAX_HEIGHT, "height out of range")
+        record = self._need_account(account_id)
+        self._drop_account_data(account_id, height)
+        if height < record.scan_height:
+            self._log_rewind(account_id, height)
+        record = msgspec.structs.replace(
+            record,
+            scan_height=min(record.scan_height, height),
+            start_height=min(record.start_height, height),
+            lookahead_fail=0 if height <= record.lookahead_fail else record.lookahead_fail,
+        )
+        self._put_account(account_id, record)
+        self._accounts_changed()
+        return record
+
+    def delete_account(self, account_id: int) -> AccountRecord:
+        """Remove the account and EVERYTHING the store holds of it, in this
+        one transaction: its record (view key included), address index,
+        mined outputs with their global index entries, candidate spends,
+        pool view, pending requests, webhooks (with their trackers and outbox
+        records). Returns the removed record. Its id is never reused.
+
+        THE one place of deletion: a table that keeps something per account
+        (webhooks, events) adds its removal here, so no front end can leave
+        a part behind."""
         record = self._need_account(account_id)
         self._drop_account_data(account_id, 0)
         prefix = s.account_key(account_id)
@@ -317,6 +361,8 @@ class Writer(Reader):
         for kind in RequestKind:
             self._txn.delete(s.request_key(kind, record.address), db=self._t.requests)
         self.delete_account_hooks(account_id)
+        self._accounts_changed()
+        return record
 
     # -- requests ---------------------------------------------------------------------
     def create_request(self, request: RequestRecord) -> bool:
@@ -372,6 +418,30 @@ class Writer(Reader):
             return False
         return self._txn.delete(s.request_key(kind, address), db=self._t.requests)
 
+    # -- admin keys ---------------------------------------------------------------------
+    def add_admin_key(self, name: str, key_hash: bytes, created: int) -> int:
+        """Keep an admin key's hash under a new id (never reused); return the id."""
+        _need(len(name) <= s.MAX_ADMIN_KEY_NAME, f"name longer than {s.MAX_ADMIN_KEY_NAME}")
+        _need(name.isprintable(), "name must be printable")
+        _need_size(key_hash, s.HASH_SIZE, "key_hash")
+        _need(0 <= created <= s.MAX_U64, "created out of range")
+        if self._txn.stat(self._t.admin_keys)["entries"] >= s.MAX_ADMIN_KEYS:
+            raise StoreError(f"at most {s.MAX_ADMIN_KEYS} admin keys: revoke one first")
+        raw = self._txn.get(s.META_NEXT_ADMIN_KEY_ID, db=self._t.meta)
+        key_id = 1 if raw is None else s.read_u32(raw)
+        if key_id > s.MAX_ACCOUNT_ID:
+            raise StoreError("admin key ids are exhausted")
+        record = AdminKeyRecord(name=name, key_hash=key_hash, created=created)
+        self._txn.put(s.admin_key_key(key_id), encode(record), db=self._t.admin_keys)
+        self._set_meta(s.META_NEXT_ADMIN_KEY_ID, s.u32(key_id + 1))
+        return key_id
+
+    def revoke_admin_key(self, key_id: int) -> bool:
+        """Forget admin key ``key_id``; False if there is no such key."""
+        if not 0 <= key_id <= s.MAX_ACCOUNT_ID:
+            return False
+        return self._txn.delete(s.admin_key_key(key_id), db=self._t.admin_keys)
+
     # -- scanning -----------------------------------------------------------------------
     def add_block_hashes(self, start_height: int, block_hashes: Sequence[bytes]) -> None:
         """Store the hashes of blocks ``start_height, start_height + 1, ...``.
@@ -414,9 +484,10 @@ class Writer(Reader):
         account, its new outputs and spends and its new scan_height.
 
         Returns the ids of accounts whose share was skipped because the
-        account is gone or its scan_height is no longer ``from_height``
-        (a rescan, rollback or deletion raced the scan); the caller reloads
-        them. Everything else is applied, or nothing if an error is raised.
+        account is gone, no longer active, or its scan_height is no longer
+        ``from_height`` (a deletion, status change, rescan or rollback raced
+        the scan); the caller reloads them. Everything else is applied, or
+        nothing if an error is raised.
         """
         self.add_block_hashes(start_height, block_hashes)
         top = self.chain_top()
@@ -425,12 +496,22 @@ class Writer(Reader):
         outbox = self._outbox()
         for account_id, batch in accounts.items():
             record = self.account(account_id)
-            if record is None or record.scan_height != batch.from_height:
+            if (
+                record is None
+                or record.scan_height != batch.from_height
+                or record.status != AccountStatus.ACTIVE
+            ):
                 skipped.add(account_id)
                 continue
             lo, hi = batch.from_height, batch.scan_height
             _need(lo <= hi, f"account {account_id}: scan_height {hi} below {lo}")
-            _need(hi <= chain_next, f"account {account_id}: scan_height {hi} beyond the chain")
+            if hi > chain_next:
+                # The stored chain is shorter than what was scanned: a rollback
+                # (a reorg, or an operator's) ran during the scan.
+                raise ChainMismatch(
+                    f"account {account_id}: scanned to {hi}, beyond the stored chain "
+                    f"({chain_next} blocks): rolled back during the scan"
+                )
             for out in batch.outputs:
                 _check_output(out, pool=False)
                 _need(
@@ -494,6 +575,8 @@ class Writer(Reader):
             self._drop_account_data(account_id, height)
             self._put_account(account_id, msgspec.structs.replace(record, scan_height=height))
         outbox.flush()
+        if changed:
+            self._accounts_changed()
         return len(changed)
 
     def replace_pool(self, pool: Mapping[int, AccountPool]) -> frozenset[int]:

@@ -1,8 +1,8 @@
-# Owns property-based testing of the live wallet API against its own OpenAPI
-# document: schemathesis (its CLI, as an operator would run it) generates
-# valid and invalid requests for every route of /openapi.json and checks that
-# `lws serve` (Quart-Trio on Hypercorn) never answers 5xx and that every
-# reply matches the document.
+# Owns property-based testing of the live wallet API and admin API against
+# their own OpenAPI documents: schemathesis (its CLI, as an operator would
+# run it) generates valid and invalid requests for every route of each
+# /openapi.json and checks that `lws serve` (Quart-Trio on Hypercorn) never
+# answers 5xx and that every reply matches the document.
 # Also owns the transport regression schemathesis's coverage phase found
 # under Hypercorn: a reply sent before the request body arrived wedged the
 # keep-alive connection (worked around by lws/api/framing.py's FramingGuard;
@@ -20,9 +20,11 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import LwsProcess
+from tests.support.regtest import Monerod, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -39,14 +41,18 @@ CHECKS = "not_a_server_error,response_schema_conformance"
 PHASES = "examples,coverage,fuzzing"
 
 
-def test_no_server_error_and_replies_match_schema(lws_server: LwsProcess, tmp_path: Path) -> None:
+def _schemathesis(
+    document_url: str, tmp_path: Path, *extra: str
+) -> tuple[set[str], int, list[str], float]:
+    """Run schemathesis's CLI on ``document_url``: the operations it tested,
+    its case count, its failures and the seconds it took."""
     report = tmp_path / "events.ndjson"
     command = [
         sys.executable,
         "-m",
         "schemathesis.cli",
         "run",
-        f"{lws_server.url}/openapi.json",
+        document_url,
         "--checks",
         CHECKS,
         "--phases",
@@ -66,6 +72,7 @@ def test_no_server_error_and_replies_match_schema(lws_server: LwsProcess, tmp_pa
         "ndjson",
         "--report-ndjson-path",
         str(report),
+        *extra,
     ]
     started = time.monotonic()
     run = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=tmp_path)
@@ -93,6 +100,11 @@ def test_no_server_error_and_replies_match_schema(lws_server: LwsProcess, tmp_pa
                 ]
         if "NonFatalError" in event or "FatalError" in event:
             failures.append(json.dumps(event)[:500])
+    return tested, cases, failures, elapsed
+
+
+def test_no_server_error_and_replies_match_schema(lws_server: LwsProcess, tmp_path: Path) -> None:
+    tested, cases, failures, elapsed = _schemathesis(f"{lws_server.url}/openapi.json", tmp_path)
     assert failures == [], failures
     # every documented operation was exercised, with a real number of cases
     document = lws_server.client.get("/openapi.json").json()
@@ -102,6 +114,50 @@ def test_no_server_error_and_replies_match_schema(lws_server: LwsProcess, tmp_pa
     assert operations <= tested, operations - tested
     assert cases >= 4 * len(operations), cases
     print(f"schemathesis: {cases} cases over {len(operations)} operations in {elapsed:.0f} s")
+
+
+def test_admin_api_no_server_error_and_replies_match_schema(
+    monerod: Monerod, tmp_path: Path
+) -> None:
+    """The admin API's own document, with a valid admin key (generated
+    addresses never decode, so nothing is changed; a key-less run would stop
+    at the 403 of every call)."""
+    admin_port = free_port()
+    server = LwsProcess(
+        tmp_path / "lws", monerod, "--admin-listen", f"127.0.0.1:{admin_port}", auto_accept=False
+    )
+    try:
+        made = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lws",
+                "admin",
+                "--data-dir",
+                str(server.data_dir),
+                "--json",
+                "create-admin-key",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        key = json.loads(made.stdout)["key"]
+        url = f"http://127.0.0.1:{admin_port}"
+        tested, cases, failures, elapsed = _schemathesis(
+            f"{url}/openapi.json", tmp_path, "--header", f"Authorization: Bearer {key}"
+        )
+        assert failures == [], failures
+        document = httpx.get(f"{url}/openapi.json").json()
+        operations = {f"{m.upper()} {p}" for p, item in document["paths"].items() for m in item}
+        assert operations <= tested, operations - tested
+        assert cases >= 4 * len(operations), cases
+        print(
+            f"schemathesis (admin): {cases} cases over {len(operations)} operations in {elapsed:.0f} s"
+        )
+        assert "Traceback" not in server.log_path.read_text()
+    finally:
+        server.stop()
 
 
 def _next_request_answered(port: int, head: bytes, body: bytes) -> bool:

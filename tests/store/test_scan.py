@@ -94,7 +94,7 @@ def test_bad_batch_changes_nothing(store: Store) -> None:
         store.transact(
             lambda w: w.add_block_batch(0, hashes(0, 10), {a: AccountBatch(5, 10, (outside,))})
         )
-    with pytest.raises(InvalidRecord, match="beyond the chain"):
+    with pytest.raises(ChainMismatch, match="beyond the stored chain"):
         store.transact(lambda w: w.add_block_batch(0, hashes(0, 10), {a: AccountBatch(5, 11)}))
     broken = make_output(6, 0, 0)
     broken = msgspec.structs.replace(broken, mask=b"x")
