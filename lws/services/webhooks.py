@@ -3,8 +3,9 @@
 # an existing account, a payment id or "any", confirmations in range; the
 # event id and signing secret made here), list and delete hooks as
 # monero-lws does, and list and redeliver deliveries. Each call is one read
-# snapshot or one write transaction. Must not know HTTP or argv, and never
-# shows a hook's secret after webhook_add.
+# snapshot or one write transaction; a call that changes something writes
+# the operator's audit line (services.admin's). Must not know HTTP or argv,
+# and never shows or logs a hook's secret after webhook_add returns it.
 """webhook_add, webhook_list, webhook_delete, webhook_delete_uuid,
 webhook_deliveries, webhook_redeliver."""
 
@@ -54,6 +55,8 @@ from lws.wire.webhooks import (
 )
 
 from . import storeio
+from .admin import Caller
+from .admin import _audit as audit  # the one audit line of operator commands
 from .context import Services
 
 TYPE_NAMES: Final = {
@@ -126,7 +129,7 @@ def webhook_value(hook: HookRecord) -> WebhookValue:
     )
 
 
-async def webhook_add(svc: Services, params: WebhookAddParams) -> WebhookAddReply:
+async def webhook_add(svc: Services, params: WebhookAddParams, caller: Caller) -> WebhookAddReply:
     hook_type = TYPES[params.type]
     _check_url(params.url)
     payment_id = _payment_id(params.payment_id)
@@ -168,6 +171,12 @@ async def webhook_add(svc: Services, params: WebhookAddParams) -> WebhookAddRepl
             raise ClientError("unknown address: no account has it") from None
 
     await storeio.write(svc.store, add)
+    audit(
+        caller,
+        "webhook_add",
+        f"{params.type} {event_id.hex()} {urlsplit(params.url).hostname}",
+        [address] if address is not None else [],
+    )
     return WebhookAddReply(
         payment_id=payment_id_text(payment_id),
         event_id=event_id.hex(),
@@ -189,7 +198,7 @@ async def webhook_list(svc: Services) -> WebhookListReply:
     return WebhookListReply(webhooks=groups)
 
 
-async def webhook_delete(svc: Services, params: WebhookDeleteParams) -> EmptyReply:
+async def webhook_delete(svc: Services, params: WebhookDeleteParams, caller: Caller) -> EmptyReply:
     """Every hook (all types) of the accounts; an unknown address refuses all."""
     addresses = [_account_address(svc, address) for address in params.addresses]
 
@@ -204,19 +213,22 @@ async def webhook_delete(svc: Services, params: WebhookDeleteParams) -> EmptyRep
             writer.delete_account_hooks(account_id)
 
     await storeio.write(svc.store, delete)
+    audit(caller, "webhook_delete", "", addresses)
     return EmptyReply()
 
 
-async def webhook_delete_uuid(svc: Services, params: WebhookDeleteUuidParams) -> EmptyReply:
+async def webhook_delete_uuid(
+    svc: Services, params: WebhookDeleteUuidParams, caller: Caller
+) -> EmptyReply:
     """The hooks with these event ids, of any type; unknown ids are ignored."""
     wanted = {bytes.fromhex(text) for text in params.event_ids}
 
-    def delete(writer: Writer) -> None:
+    def delete(writer: Writer) -> int:
         keys = [key for key, hook in writer.hooks() if hook.event_id in wanted]
-        if keys:
-            writer.delete_hooks(keys)
+        return writer.delete_hooks(keys) if keys else 0
 
-    await storeio.write(svc.store, delete)
+    deleted = await storeio.write(svc.store, delete)
+    audit(caller, "webhook_delete_uuid", f"{deleted} of " + " ".join(sorted(params.event_ids)))
     return EmptyReply()
 
 
@@ -305,7 +317,9 @@ async def webhook_deliveries(
     return await storeio.read(svc.store, lambda reader: _deliveries(reader, params))
 
 
-async def webhook_redeliver(svc: Services, params: WebhookRedeliverParams) -> DeliveryInfo:
+async def webhook_redeliver(
+    svc: Services, params: WebhookRedeliverParams, caller: Caller
+) -> DeliveryInfo:
     """Send a failed (or delivered) delivery again, with the same delivery id."""
     delivery_id = bytes.fromhex(params.delivery_id)
 
@@ -316,4 +330,6 @@ async def webhook_redeliver(svc: Services, params: WebhookRedeliverParams) -> De
         record = writer.redeliver(seq)
         return _info(writer, seq, record, dict(writer.hooks()))
 
-    return await storeio.write(svc.store, redeliver)
+    info = await storeio.write(svc.store, redeliver)
+    audit(caller, "webhook_redeliver", params.delivery_id.lower())
+    return info

@@ -25,7 +25,7 @@ from lws.wire.feed import SUBPROTOCOL
 from tests.conftest import LwsProcess
 from tests.support.receiver import Received, Receiver
 from tests.support.regtest import SPENDABLE_AGE_BLOCKS, Monerod, WalletKeys, WalletRpc
-from tests.support.webhooks import HookAdmin, check_order_and_signatures
+from tests.support.webhooks import HookAdmin, check_order_and_signatures, login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -114,7 +114,7 @@ def block_timestamp(world: World, height: int) -> int:
 
 def test_new_account_hook_fires_on_account_creation(world: World) -> None:
     world.hooks["new"] = world.admin.add(type="new-account", url=world.receiver.url("/new"))
-    world.lws.login(world.keys["merchant"])
+    login(world.lws, world.keys["merchant"])
     [got] = world.wait("new", 1)
     assert got.json == {
         "event_id": world.hooks["new"]["event_id"],

@@ -5,8 +5,10 @@
 # new-account events from login; the delivery list and redelivery.
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -15,6 +17,7 @@ from lws.config import Config
 from lws.daemon import Daemon
 from lws.errors import ClientError, Forbidden
 from lws.services import accounts, webhooks
+from lws.services.admin import CLI
 from lws.services.context import Services
 from lws.store import (
     AccountBatch,
@@ -64,13 +67,32 @@ def add(store: Store, keys: WalletKeys) -> int:
     )
 
 
+async def add_hook(svc: Services, p: WebhookAddParams) -> Any:
+    return await webhooks.webhook_add(svc, p, CLI)
+
+
+async def delete_hooks(svc: Services, p: WebhookDeleteParams) -> Any:
+    return await webhooks.webhook_delete(svc, p, CLI)
+
+
+async def delete_uuid(svc: Services, p: WebhookDeleteUuidParams) -> Any:
+    return await webhooks.webhook_delete_uuid(svc, p, CLI)
+
+
+async def redeliver(svc: Services, p: WebhookRedeliverParams) -> Any:
+    return await webhooks.webhook_redeliver(svc, p, CLI)
+
+
 def params(**fields: object) -> WebhookAddParams:
     return msgspec.convert(fields, WebhookAddParams)
 
 
-async def test_add_replies_as_monero_lws_plus_the_secret(svc: Services, store: Store) -> None:
+async def test_add_replies_as_monero_lws_plus_the_secret(
+    svc: Services, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="lws.admin")
     add(store, ALICE)
-    reply = await webhooks.webhook_add(
+    reply = await add_hook(
         svc,
         params(
             type="tx-confirmation",
@@ -92,12 +114,15 @@ async def test_add_replies_as_monero_lws_plus_the_secret(svc: Services, store: S
     assert len(encoded["event_id"]) == 32 and len(encoded["secret"]) == 64
     [(_, hook)] = store.query(lambda r: r.hooks())
     assert hook.secret == encoded["secret"] and hook.event_id.hex() == encoded["event_id"]
+    [line] = [r.getMessage() for r in caplog.records if "webhook_add" in r.getMessage()]
+    assert line.startswith("admin: cli webhook_add tx-confirmation " + encoded["event_id"])
+    assert ALICE.address() in line and encoded["secret"] not in line
     # Defaults: no payment id = 16 zeros (payments without one), 1 confirmation, "" token.
-    plain = await webhooks.webhook_add(
+    plain = await add_hook(
         svc, params(type="tx-spend", url="https://x.example/h", address=ALICE.address())
     )
     assert (plain.payment_id, plain.confirmations, plain.token) == ("0000000000000000", 1, "")
-    anyone = await webhooks.webhook_add(
+    anyone = await add_hook(
         svc,
         params(type="tx-confirmation", url="http://h", address=ALICE.address(), payment_id="any"),
     )
@@ -134,7 +159,7 @@ async def test_add_refuses_bad_params_and_stores_nothing(
     if "address" in fields:
         fields = {**fields, "address": names.get(str(fields["address"]), fields["address"])}
     with pytest.raises(ClientError, match=message):
-        await webhooks.webhook_add(svc, params(**fields))
+        await add_hook(svc, params(**fields))
     assert store.query(lambda r: r.count_hooks()) == 0
 
 
@@ -150,16 +175,14 @@ def test_params_refuse_unknown_types_and_fields() -> None:
 async def test_list_and_delete(svc: Services, store: Store) -> None:
     a = add(store, ALICE)
     b = add(store, BOB)
-    first = await webhooks.webhook_add(
+    first = await add_hook(
         svc, params(type="tx-confirmation", url="http://a", address=ALICE.address())
     )
-    await webhooks.webhook_add(
-        svc, params(type="tx-spend", url="http://a2", address=ALICE.address())
-    )
-    second = await webhooks.webhook_add(
+    await add_hook(svc, params(type="tx-spend", url="http://a2", address=ALICE.address()))
+    second = await add_hook(
         svc, params(type="tx-confirmation", url="http://b", address=BOB.address(), token="tb")
     )
-    new = await webhooks.webhook_add(svc, params(type="new-account", url="http://n"))
+    new = await add_hook(svc, params(type="new-account", url="http://n"))
     listed = msgspec.json.decode(msgspec.json.encode(await webhooks.webhook_list(svc)))
     assert [group["key"] for group in listed["webhooks"]] == [
         {"user": a, "type": "tx-confirmation"},
@@ -178,23 +201,19 @@ async def test_list_and_delete(svc: Services, store: Store) -> None:
     ]
     assert "secret" not in str(listed)
     # webhook_delete takes every type of the account's hooks.
-    await webhooks.webhook_delete(svc, WebhookDeleteParams(addresses=[ALICE.address()]))
+    await delete_hooks(svc, WebhookDeleteParams(addresses=[ALICE.address()]))
     left = {hook.event_id.hex() for _, hook in store.query(lambda r: r.hooks())}
     assert left == {second.event_id, new.event_id}
     with pytest.raises(ClientError, match="unknown address"):
-        await webhooks.webhook_delete(
-            svc, WebhookDeleteParams(addresses=[BOB.address(), CAROL.address()])
-        )
+        await delete_hooks(svc, WebhookDeleteParams(addresses=[BOB.address(), CAROL.address()]))
     assert store.query(lambda r: r.count_hooks()) == 2  # nothing deleted
-    await webhooks.webhook_delete_uuid(
-        svc, WebhookDeleteUuidParams(event_ids=[new.event_id, "00" * 16])
-    )
+    await delete_uuid(svc, WebhookDeleteUuidParams(event_ids=[new.event_id, "00" * 16]))
     left = {hook.event_id.hex() for _, hook in store.query(lambda r: r.hooks())}
     assert left == {second.event_id}
 
 
 async def test_login_creating_an_account_fires_new_account(svc: Services, store: Store) -> None:
-    hook = await webhooks.webhook_add(svc, params(type="new-account", url="http://n", token="t"))
+    hook = await add_hook(svc, params(type="new-account", url="http://n", token="t"))
     request = LoginRequest(
         address=CAROL.address(), view_key=CAROL.view_secret.hex(), create_account=True
     )
@@ -208,7 +227,7 @@ async def test_login_creating_an_account_fires_new_account(svc: Services, store:
 
 async def test_deliveries_listed_and_redelivered(svc: Services, store: Store) -> None:
     a = add(store, ALICE)
-    hook = await webhooks.webhook_add(
+    hook = await add_hook(
         svc,
         params(type="tx-confirmation", url="http://a/h", address=ALICE.address(), confirmations=2),
     )
@@ -232,12 +251,10 @@ async def test_deliveries_listed_and_redelivered(svc: Services, store: Store) ->
     assert (listed.outbox.pending, listed.outbox.failed, listed.outbox.entries) == (1, 1, 2)
     only_failed = await webhooks.webhook_deliveries(svc, WebhookDeliveriesParams(failed=True))
     [failed_info] = only_failed.deliveries
-    again = await webhooks.webhook_redeliver(
-        svc, WebhookRedeliverParams(delivery_id=failed_info.delivery_id)
-    )
+    again = await redeliver(svc, WebhookRedeliverParams(delivery_id=failed_info.delivery_id))
     assert (again.state, again.attempts, again.redeliveries) == ("pending", 0, 1)
     assert again.delivery_id == failed_info.delivery_id
     assert store.query(lambda r: r.requeued()) == [s2]
     with pytest.raises(ClientError, match="unknown delivery"):
-        await webhooks.webhook_redeliver(svc, WebhookRedeliverParams(delivery_id="ab" * 16))
+        await redeliver(svc, WebhookRedeliverParams(delivery_id="ab" * 16))
     assert s1 == 1

@@ -1,76 +1,112 @@
 # Owns how tests and tools act as an operator on a running lws's webhooks:
-# register, list and delete hooks, list and redeliver deliveries, on the
-# server's data directory while it runs (as `lws admin` does: LMDB is
-# multi-process safe), each answer being the admin API's JSON reply. Also
-# the checks every webhook proof shares: per hook, the first arrival of
+# `lws admin --json webhook-*` run as a subprocess on the server's data
+# directory while it runs (LMDB is multi-process safe), each answer being
+# the admin API's JSON reply, plus a store handle for the tests' own reads.
+# Also the checks every webhook proof shares: per hook, the first arrival of
 # each delivery id in outbox order, and every body signed. Must not start
 # lws or monerod.
 """The operator side of webhooks, for tests and tools."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import msgspec
-import trio
-
-from lws.config import Config
-from lws.daemon import Daemon
-from lws.services import webhooks
-from lws.services.context import Services
-from lws.store import Store
-from lws.wire.webhooks import (
-    WebhookAddParams,
-    WebhookDeleteParams,
-    WebhookDeleteUuidParams,
-    WebhookDeliveriesParams,
-    WebhookRedeliverParams,
-)
+from lws.store import DeliveryState, Store
 from tests.support.receiver import Received, signature_ok
 
 
+class AdminRefused(RuntimeError):
+    """`lws admin` exited non-zero (its stderr is the message)."""
+
+
 class HookAdmin:
-    """The webhook commands of the admin API against ``data_dir``'s store;
-    every method returns the reply as JSON would decode it."""
+    """The webhook commands of `lws admin` on ``data_dir``; every method
+    returns the --json reply (the admin API's)."""
 
     def __init__(self, data_dir: Path, network: str = "regtest") -> None:
+        self.data_dir = data_dir
+        #: For the tests' own reads of the outbox.
         self.store = Store.open(data_dir / "store", network=network)
-        self.svc = Services(Config(network=network), self.store, Daemon("http://127.0.0.1:1"))  # type: ignore[arg-type]
 
     def close(self) -> None:
         self.store.close()
 
-    def _call(self, fn: Any, *args: Any) -> Any:
-        reply = trio.run(fn, self.svc, *args)
-        return msgspec.json.decode(msgspec.json.encode(reply))
+    def run(self, *argv: str) -> Any:
+        ran = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lws",
+                "admin",
+                "--data-dir",
+                str(self.data_dir),
+                "--json",
+                *argv,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if ran.returncode != 0:
+            raise AdminRefused(ran.stderr.strip())
+        return json.loads(ran.stdout)
 
     def add(self, **params: Any) -> dict[str, Any]:
-        return dict(self._call(webhooks.webhook_add, msgspec.convert(params, WebhookAddParams)))
+        argv = []
+        for name, value in params.items():
+            argv += [f"--{name.replace('_', '-')}", str(value)]
+        return dict(self.run("webhook-add", *argv))
 
     def list(self) -> dict[str, Any]:
-        return dict(self._call(webhooks.webhook_list))
+        return dict(self.run("webhook-list"))
 
     def delete(self, *addresses: str) -> dict[str, Any]:
-        return dict(
-            self._call(webhooks.webhook_delete, WebhookDeleteParams(addresses=list(addresses)))
-        )
+        return dict(self.run("webhook-delete", *addresses))
 
     def delete_uuid(self, *event_ids: str) -> dict[str, Any]:
+        return dict(self.run("webhook-delete-uuid", *event_ids))
+
+    def deliveries(self, *, failed: bool = False, limit: int = 1000) -> dict[str, Any]:
         return dict(
-            self._call(
-                webhooks.webhook_delete_uuid, WebhookDeleteUuidParams(event_ids=list(event_ids))
+            self.run("webhook-deliveries", "--limit", str(limit), *(["--failed"] if failed else []))
+        )
+
+    def pending(self) -> int:
+        """Outbox records still pending (a direct read: cheap in polling loops)."""
+        return int(
+            self.store.query(
+                lambda r: sum(1 for _, rec in r.deliveries() if rec.state == DeliveryState.PENDING)
             )
         )
 
-    def deliveries(self, *, failed: bool = False, limit: int = 1000) -> dict[str, Any]:
-        params = WebhookDeliveriesParams(failed=failed, limit=limit)
-        return dict(self._call(webhooks.webhook_deliveries, params))
-
     def redeliver(self, delivery_id: str) -> dict[str, Any]:
-        params = WebhookRedeliverParams(delivery_id=delivery_id)
-        return dict(self._call(webhooks.webhook_redeliver, params))
+        return dict(self.run("webhook-redeliver", delivery_id))
+
+
+def login(lws: Any, keys: Any, timeout: float = 60.0) -> dict[str, Any]:
+    """``lws.login(keys)`` (an LwsProcess), once the server has heard from
+    monerod: it answers account-creating calls 503 until then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = lws.post(
+            "login",
+            {
+                "address": keys.address(),
+                "view_key": keys.view_secret.hex(),
+                "create_account": True,
+                "generated_locally": False,
+            },
+        )
+        if reply.status_code != 503 or time.monotonic() > deadline:
+            reply.raise_for_status()
+            return dict(reply.json())
+        time.sleep(0.2)
 
 
 def by_hook(received: list[Received]) -> dict[str, list[Received]]:
