@@ -95,6 +95,24 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="validate the configuration (file, environment, flags), print it, and exit",
     )
+    serve.add_argument("--webhook-timeout", type=float, help="seconds a receiver has to answer")
+    serve.add_argument(
+        "--webhook-retry-delays",
+        type=_delays,
+        metavar="S,S,...",
+        help="seconds before each retry of a failed delivery (default 10,60,600 x6)",
+    )
+    serve.add_argument(
+        "--webhook-keep-seconds", type=float, help="keep delivered and failed records this long"
+    )
+    serve.add_argument("--webhook-outbox-limit", type=int, help="outbox records at most")
+    serve.add_argument(
+        "--webhook-no-verify-tls",
+        action="store_false",
+        dest="webhook_verify_tls",
+        default=None,
+        help="accept any certificate from https webhook receivers",
+    )
     sub.add_parser(
         "admin", help="operate the store: accounts, requests, admin keys", add_help=False
     )
@@ -104,6 +122,13 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     return parser
+
+
+def _delays(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of seconds: {text}") from None
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -4,10 +4,11 @@
 # descriptors (their numbers in argv, after `--metrics-dir DIR` when the main
 # process counts metrics in files), its config as the first line on stdin
 # and the scanner's status as later lines; it serves the wallet API on those
-# sockets (Quart-Trio on Hypercorn) over its own store handle, daemon client
-# and caches (rate budgets are shared, lws/store/ratelimit.py), says "ready"
-# and asks for scanner wake-ups with lines on its stdout (the real stdout is
-# kept for that; anything else printed goes to stderr). It stops on
+# sockets (Quart-Trio on Hypercorn, /feed with its own hub) over its own
+# store handle, daemon client and caches (rate budgets are shared,
+# lws/store/ratelimit.py), says "ready" and asks for scanner wake-ups with
+# lines on its stdout (the real stdout is kept for that; anything else
+# printed goes to stderr). It stops on
 # SIGTERM/SIGINT, or when its stdin closes (the main process is gone). Must
 # not scan or run anything but the API.
 """An API worker process: ``python -m lws.api_worker FD...``."""
@@ -31,6 +32,7 @@ from lws.api.worker_pipe import READY, WAKE, LineReader
 from lws.config import Config
 from lws.daemon import Daemon
 from lws.gc_tuning import tune_for_long_running
+from lws.notify.feed import FeedHub
 from lws.scan.status import ScannerStatus
 from lws.services.context import Services
 from lws.store import Store
@@ -62,7 +64,8 @@ async def serve(fds: list[int]) -> None:
     daemon = Daemon(config.daemon_url)
     shutdown = trio.Event()
     services = Services(config, store, daemon, lambda: status[0], wake_scanner=wake_scanner)
-    app = instrument.for_quart(create_app(services), "wallet")
+    hub = FeedHub(store)  # /feed connections this worker accepts follow its own store handle
+    app = instrument.for_quart(create_app(services, feed_hub=hub), "wallet")
     api = AppServer(config, app, shutdown=shutdown, inherited=sockets)
 
     async def follow_main() -> None:
@@ -88,6 +91,7 @@ async def serve(fds: list[int]) -> None:
 
             nursery.start_soon(watch_signals)
             nursery.start_soon(follow_main)
+            await nursery.start(hub.run)
             await nursery.start(run_api)
             os.write(to_main, READY)
     finally:

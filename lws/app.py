@@ -1,9 +1,10 @@
 # Owns composing lws at run time: connects to the Dask cluster first when
 # scan_cluster is set, opens the store and the daemon client, starts the
-# scanner, the wallet API (its Quart-Trio app on Hypercorn), the admin API on
-# its own listeners when configured, and (more than one API process) the API
-# worker processes on the API's sockets in one root nursery (in that order,
-# each via nursery.start), and turns SIGINT/SIGTERM
+# webhook delivery engine, the /feed hub, the scanner, the wallet API (its
+# Quart-Trio app on Hypercorn, /feed included), the admin API on its own
+# listeners when configured, and (more than one API process) the API worker
+# processes on the API's sockets in one root nursery (in that order, each
+# via nursery.start), and turns SIGINT/SIGTERM
 # into one shutdown event (Hypercorn then drains for its graceful timeout).
 # Must not contain business logic or parse configuration.
 """The composition root of ``lws serve``."""
@@ -30,6 +31,8 @@ from lws.api.wallet import create_app
 from lws.config import Config
 from lws.daemon import Daemon
 from lws.errors import ConfigError
+from lws.notify import DeliveryEngine, DeliverySettings
+from lws.notify.feed import FeedHub
 from lws.scan import Scanner, ScannerStatus
 from lws.scan.pool import ScanWorkers
 from lws.services.context import Services
@@ -67,12 +70,15 @@ async def _run(
         pool=cluster,
     )
 
+    engine = DeliveryEngine(store, delivery_settings(config))
+    hub = FeedHub(store)
+
     def scanner_status() -> ScannerStatus:
         return scanner.status
 
     shutdown = trio.Event()
     services = Services(config, store, daemon, scanner_status, wake_scanner=scanner.wake)
-    app = instrument.for_quart(create_app(services), "wallet")
+    app = instrument.for_quart(create_app(services, feed_hub=hub), "wallet")
     api = AppServer(config, app, shutdown=shutdown)
     admin_api = (
         AppServer(
@@ -96,6 +102,8 @@ async def _run(
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(_watch_signals, shutdown)
+            await nursery.start(engine.run)
+            await nursery.start(hub.run)
             await nursery.start(scanner.run)
             bound = await nursery.start(serve_api)
             if admin_api is not None:
@@ -160,6 +168,16 @@ async def _connect_scan_cluster(config: Config) -> ScanWorkers | None:
     await trio.to_thread.run_sync(pool.start)  # ScanClusterUnavailable names the address
     log.info("scan work goes to the Dask cluster at %s", config.scan_cluster)
     return pool
+
+
+def delivery_settings(config: Config) -> DeliverySettings:
+    return DeliverySettings(
+        timeout=config.webhook_timeout,
+        retry_delays=config.webhook_retry_delays,
+        keep_seconds=config.webhook_keep_seconds,
+        outbox_limit=config.webhook_outbox_limit,
+        verify_tls=config.webhook_verify_tls,
+    )
 
 
 async def _watch_signals(shutdown: trio.Event) -> None:

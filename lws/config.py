@@ -33,6 +33,14 @@ AUTO_API_WORKERS_MAX = 4
 #: at the tip (it polls every poll_interval); 10 blocks (~20 minutes of
 #: chain) means it is stuck or far behind, and wallets would see stale data.
 DEFAULT_READY_LAG_BLOCKS = 10
+#: Webhook retries: BTCPay Server's schedule (10 s, 1 min, then 10 min x 6:
+#: 9 attempts over ~71 minutes) before a delivery is marked failed.
+DEFAULT_WEBHOOK_RETRY_DELAYS = (10.0, 60.0, 600.0, 600.0, 600.0, 600.0, 600.0, 600.0)
+#: Retries at most, and the longest delay: a delivery is failed within days.
+MAX_WEBHOOK_RETRIES = 100
+MAX_WEBHOOK_RETRY_DELAY = 86_400.0
+#: Longest webhook timeout: a receiver slower than this is down.
+MAX_WEBHOOK_TIMEOUT = 300.0
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -86,6 +94,20 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     scan_batch_blocks: int = 1000
     #: Seconds between polls of monerod when at the chain tip.
     poll_interval: float = 2.0
+    #: Seconds a webhook receiver has to answer one delivery (2xx = delivered).
+    webhook_timeout: float = 10.0
+    #: Seconds between a failed attempt and the next; after the last, the
+    #: delivery is failed (listed, redeliverable).
+    webhook_retry_delays: tuple[float, ...] = DEFAULT_WEBHOOK_RETRY_DELAYS
+    #: Delivered and failed records are deleted this many seconds after their
+    #: last change (7 days).
+    webhook_keep_seconds: float = 7 * 86_400.0
+    #: Outbox records at most (pending + delivered + failed); past it, new
+    #: events are dropped, counted and logged, never waited for.
+    webhook_outbox_limit: int = 100_000
+    #: Check the certificates of https webhook receivers (monero-lws's
+    #: --webhook-ssl-verification system_ca); false accepts any.
+    webhook_verify_tls: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: Serve GET /metrics on the admin listener without an admin key (for a
     #: Prometheus server that scrapes it; /health and /ready never need one).
@@ -122,6 +144,19 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             raise ConfigError("poll_interval must be > 0")
         if self.ready_max_lag_blocks < 0:
             raise ConfigError("ready_max_lag_blocks must be >= 0")
+        if not 0 < self.webhook_timeout <= MAX_WEBHOOK_TIMEOUT:
+            raise ConfigError(f"webhook_timeout must be in (0, {MAX_WEBHOOK_TIMEOUT:g}] seconds")
+        if len(self.webhook_retry_delays) > MAX_WEBHOOK_RETRIES or not all(
+            0 < delay <= MAX_WEBHOOK_RETRY_DELAY for delay in self.webhook_retry_delays
+        ):
+            raise ConfigError(
+                f"webhook_retry_delays: at most {MAX_WEBHOOK_RETRIES} delays, each in "
+                f"(0, {MAX_WEBHOOK_RETRY_DELAY:g}] seconds"
+            )
+        if not self.webhook_keep_seconds > 0:
+            raise ConfigError("webhook_keep_seconds must be > 0")
+        if not 1 <= self.webhook_outbox_limit <= 100_000_000:
+            raise ConfigError("webhook_outbox_limit must be between 1 and 100000000")
         if (self.tls_certificate is None) != (self.tls_key is None):
             raise ConfigError("tls_certificate and tls_key go together")
         for listen in (*self.listen, *self.admin_listen):
@@ -194,7 +229,7 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-_LIST_FIELDS = {"listen", "admin_listen", "cors_origins", "trusted_proxies"}
+_LIST_FIELDS = {"listen", "admin_listen", "cors_origins", "trusted_proxies", "webhook_retry_delays"}
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:

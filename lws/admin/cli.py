@@ -1,12 +1,14 @@
-# Owns `lws admin`: argv -> one operator command of lws.services.admin on
-# the store of `lws serve` (same data directory; LMDB makes it safe while the
-# server runs, and the server picks the change up at once), the store and
+# Owns `lws admin`: argv -> one operator command of lws.services.admin (or
+# lws.services.webhooks: webhook-*) on the store of `lws serve` (same data
+# directory; LMDB makes it safe while the server runs, and the server picks
+# the change up at once), the store and
 # network from --config / --data-dir / --network (a network that disagrees
 # with the store is refused), view keys from a file or stdin (never argv),
 # the reply as text for people or, with --json, exactly the admin API's
 # reply for the same command; exit 0 done, 1 refused (a one-line reason on
 # stderr), 2 usage. Must not hold business logic (services do) or print a
-# view key; an admin key is printed once, by create-admin-key.
+# view key; an admin key is printed once, by create-admin-key, and a
+# webhook's signing secret once, by webhook-add.
 """``lws admin``: the operator's command line."""
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ from lws.config import Config, configured_network, load_config
 from lws.daemon import Daemon
 from lws.errors import ClientError, LwsError
 from lws.monero.address import decode_address
-from lws.services import admin
+from lws.services import admin, webhooks
 from lws.services.admin import CLI
 from lws.services.context import Services
-from lws.store import Store
+from lws.store import NO_ACCOUNT, Store
 from lws.wire import admin as wa
+from lws.wire import webhooks as wh
 from lws.wire.fields import U64_MAX
 
 EXIT_OK = 0
@@ -190,6 +193,59 @@ def _show_keys(reply: wa.AdminKeysReply) -> str:
     return _table(("ID", "CREATED (UTC)", "NAME"), rows) + "\n" + summary
 
 
+def _show_hook_added(reply: wh.WebhookAddReply) -> str:
+    return (
+        f"webhook {reply.event_id} -> {reply.url} (payment id {reply.payment_id}, "
+        f"{reply.confirmations} confirmations)\nsecret: {reply.secret}\n"
+        "The secret signs every delivery (X-Lws-Signature): keep it now, it is not shown again."
+    )
+
+
+def _show_hooks(reply: wh.WebhookListReply) -> str:
+    rows = [
+        (
+            value.event_id,
+            group.key.type,
+            "-" if group.key.user == NO_ACCOUNT else str(group.key.user),
+            value.payment_id,
+            str(value.confirmations),
+            value.url,
+        )
+        for group in reply.webhooks
+        for value in group.value
+    ]
+    summary = f"{len(rows)} webhooks"
+    if not rows:
+        return summary
+    header = ("EVENT ID", "TYPE", "ACCOUNT", "PAYMENT ID", "CONF", "URL")
+    return _table(header, rows) + "\n" + summary
+
+
+def _show_deliveries(reply: wh.WebhookDeliveriesReply) -> str:
+    rows = [
+        (
+            d.delivery_id,
+            d.event + (f" {d.confirmations}" if d.confirmations is not None else ""),
+            d.state,
+            str(d.attempts),
+            _when(d.updated),
+            d.last_error or (f"HTTP {d.last_status}" if d.last_status else ""),
+            d.url,
+        )
+        for d in reply.deliveries
+    ]
+    box = reply.outbox
+    summary = (
+        f"outbox: {box.entries} of {box.limit} records ({box.pending} pending, "
+        f"{box.delivered} delivered, {box.failed} failed), {box.hooks} webhooks, "
+        f"{box.dropped_events} events dropped when it was full"
+    )
+    if not rows:
+        return summary
+    header = ("DELIVERY ID", "EVENT", "STATE", "TRIES", "UPDATED (UTC)", "LAST", "URL")
+    return _table(header, rows) + "\n" + summary
+
+
 # --- the commands ---------------------------------------------------------------------------
 
 
@@ -280,6 +336,57 @@ async def _create_key(svc: Services, args: argparse.Namespace, stdin: TextIO) ->
 
 async def _revoke_key(svc: Services, args: argparse.Namespace, stdin: TextIO) -> Any:
     return await admin.revoke_admin_key(svc, wa.RevokeAdminKeyParams(id=args.id), CLI)
+
+
+def _webhook_add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--type", required=True, choices=sorted(webhooks.TYPES))
+    parser.add_argument("--url", required=True, help="http(s) URL the events are POSTed to")
+    parser.add_argument("--address", help="the account (tx-confirmation, tx-spend)")
+    parser.add_argument("--token", default="", help="echoed in every body")
+    parser.add_argument(
+        "--payment-id",
+        metavar="PID|any",
+        help="16 hex digits, or any (default: payments without a payment id)",
+    )
+    parser.add_argument("--confirmations", type=_height, default=1, metavar="N")
+
+
+async def _webhook_add(svc: Services, args: argparse.Namespace, stdin: TextIO) -> Any:
+    params = _params(
+        wh.WebhookAddParams,
+        type=args.type,
+        url=args.url,
+        address=args.address,
+        token=args.token,
+        payment_id=args.payment_id,
+        confirmations=args.confirmations,
+    )
+    return await webhooks.webhook_add(svc, params, CLI)
+
+
+async def _webhook_delete(svc: Services, args: argparse.Namespace, stdin: TextIO) -> Any:
+    params = _params(wh.WebhookDeleteParams, addresses=args.addresses)
+    return await webhooks.webhook_delete(svc, params, CLI)
+
+
+async def _webhook_delete_uuid(svc: Services, args: argparse.Namespace, stdin: TextIO) -> Any:
+    params = _params(wh.WebhookDeleteUuidParams, event_ids=args.event_ids)
+    return await webhooks.webhook_delete_uuid(svc, params, CLI)
+
+
+def _deliveries_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--failed", action="store_true", help="only the failed ones")
+    parser.add_argument("--limit", type=int, default=100, metavar="N", help="the newest N")
+
+
+async def _webhook_deliveries(svc: Services, args: argparse.Namespace, stdin: TextIO) -> Any:
+    params = _params(wh.WebhookDeliveriesParams, failed=args.failed, limit=args.limit)
+    return await webhooks.webhook_deliveries(svc, params)
+
+
+async def _webhook_redeliver(svc: Services, args: argparse.Namespace, stdin: TextIO) -> Any:
+    params = _params(wh.WebhookRedeliverParams, delivery_id=args.delivery_id)
+    return await webhooks.webhook_redeliver(svc, params, CLI)
 
 
 def _none(parser: argparse.ArgumentParser) -> None:
@@ -391,6 +498,56 @@ COMMANDS: tuple[Command, ...] = (
         lambda parser: parser.add_argument("id", type=_key_id, metavar="ID"),
         _revoke_key,
         lambda reply: f"revoked admin key {reply.revoked}",
+    ),
+    Command(
+        "webhook-add",
+        "webhook_add",
+        "register a webhook (its signing secret is shown once)",
+        _webhook_add_arguments,
+        _webhook_add,
+        _show_hook_added,
+    ),
+    Command(
+        "webhook-list",
+        "webhook_list",
+        "registered webhooks (never their secrets)",
+        _none,
+        lambda svc, args, stdin: webhooks.webhook_list(svc),
+        _show_hooks,
+    ),
+    Command(
+        "webhook-delete",
+        "webhook_delete",
+        "delete every webhook of these accounts, with their pending deliveries",
+        _addresses,
+        _webhook_delete,
+        lambda reply: "deleted the webhooks of the addresses given",
+    ),
+    Command(
+        "webhook-delete-uuid",
+        "webhook_delete_uuid",
+        "delete webhooks by event id",
+        lambda parser: parser.add_argument("event_ids", nargs="+", metavar="ID"),
+        _webhook_delete_uuid,
+        lambda reply: "deleted the webhooks with these event ids (unknown ids are ignored)",
+    ),
+    Command(
+        "webhook-deliveries",
+        "webhook_deliveries",
+        "the newest deliveries (--failed: the failed ones) and the outbox's counts",
+        _deliveries_arguments,
+        _webhook_deliveries,
+        _show_deliveries,
+    ),
+    Command(
+        "webhook-redeliver",
+        "webhook_redeliver",
+        "send a failed (or delivered) delivery again, under the same delivery id",
+        lambda parser: parser.add_argument("delivery_id", metavar="DELIVERY_ID"),
+        _webhook_redeliver,
+        lambda reply: (
+            f"delivery {reply.delivery_id} is pending again ({reply.event} to {reply.url})"
+        ),
     ),
 )
 BY_NAME = {command.name: command for command in COMMANDS}

@@ -4,7 +4,9 @@
 # send import_wallet_request, say what the server answered (approved,
 # pending an operator, or the fee a paying server asks for), and with
 # --wait keep asking while it is pending, then follow the scan to the tip
-# (a progress bar on a terminal, plain lines otherwise) and sum it up.
+# (pushed by the server's /feed websocket when it offers one, trio-websocket
+# as the client; else by asking get_address_info again and again; a
+# progress bar on a terminal, plain lines otherwise) and sum it up.
 # Exit 0 done, 3 pending, 1 refused or unreachable, 2 usage, 130 Ctrl-C.
 # Must not touch a store (it speaks HTTP only) or print the view key.
 """``lws import-request``: ask a server to import a wallet, follow its scan."""
@@ -24,11 +26,14 @@ from typing import Any, TextIO
 
 import httpx
 import msgspec
+import trio
+from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
 from lws.errors import ClientError
 from lws.monero.address import AddressKind, decode_address
 from lws.monero.errors import MoneroFormatError
 from lws.monero.subaddress import check_view_key
+from lws.wire.feed import BLOCKS_PREFIX, ERROR_PREFIX, LOGIN_PREFIX, SUBPROTOCOL
 from lws.wire.fields import U64_MAX
 
 from .cli import read_view_key
@@ -59,6 +64,26 @@ MAX_REPLY_BYTES = 64 << 20
 MAX_ERROR_TEXT = 300
 #: Atomic units per XMR.
 ATOMIC_PER_XMR = 10**12
+#: Seconds the /feed handshake and login answer may take before the tool
+#: follows the scan by asking instead.
+FEED_CONNECT_TIMEOUT_S = 10.0
+#: Seconds without a /feed message before the tool asks get_address_info
+#: whether the scan is done (a quiet feed: a server that pushes nothing).
+FEED_QUIET_S = 60.0
+#: Bytes of one /feed message at most (a blocks message of a catch-up batch
+#: lists its transactions).
+MAX_FEED_MESSAGE = 16 << 20
+
+
+class _FeedBlocks(msgspec.Struct):
+    scan_end: int
+    blockchain_height: int
+    scan_start: int = 0
+
+
+class _FeedError(msgspec.Struct):
+    msg: str = ""
+    code: int = 0
 
 
 class Refused(Exception):
@@ -403,26 +428,85 @@ class Tool:
 
     def follow(self, server: Server) -> AddressInfo:
         progress = Progress(self.stderr, self.tty)
-        start: int | None = None
         try:
-            while True:
+            if trio.run(self.follow_feed, server, progress):
                 info: AddressInfo = self.retrying(
                     lambda: server.decode(
                         "get_address_info", *server.call("get_address_info", {}), AddressInfo
                     )
                 )
-                if start is None:
-                    start = info.scanned_block_height
-                if (
-                    info.blockchain_height > 0
-                    and info.scanned_block_height >= info.blockchain_height
-                ):
-                    progress.update(info.scanned_block_height, info.blockchain_height, start)
-                    return info
-                progress.update(info.scanned_block_height, info.blockchain_height, start)
-                time.sleep(self.args.interval)
+                return info
+            return self.follow_by_asking(server, progress)
         finally:
             progress.end()
+
+    async def follow_feed(self, server: Server, progress: Progress) -> bool:
+        """Follow the scan on the server's /feed websocket until the account
+        reaches the tip; False if the server offers no /feed (or it ends
+        early), and the scan is followed by asking instead."""
+        url = "ws" + server.url[len("http") :] + "/feed"
+        context = None
+        if url.startswith("wss"):
+            try:
+                context = ssl.create_default_context(cafile=self.args.ca_file)
+            except (OSError, ssl.SSLError):
+                return False
+        login = (
+            LOGIN_PREFIX
+            + msgspec.json.encode(
+                {
+                    "account": {"address": server.address, "view_key": server.view_key},
+                    "tx_sync": False,
+                }
+            ).decode()
+        )
+        start: int | None = None
+        try:
+            async with open_websocket_url(
+                url,
+                context,
+                subprotocols=[SUBPROTOCOL],
+                connect_timeout=FEED_CONNECT_TIMEOUT_S,
+                max_message_size=MAX_FEED_MESSAGE,
+            ) as ws:
+                await ws.send_message(login)
+                while True:
+                    with trio.move_on_after(FEED_QUIET_S) as quiet:
+                        message = await ws.get_message()
+                    if quiet.cancelled_caught:
+                        return False  # ask get_address_info
+                    text = message if isinstance(message, str) else ""
+                    if text.startswith(ERROR_PREFIX):
+                        error = msgspec.json.decode(text[len(ERROR_PREFIX) :], type=_FeedError)
+                        raise Refused(f"{server.url}/feed refused: {error.msg} (code {error.code})")
+                    if not text.startswith(BLOCKS_PREFIX):
+                        continue  # mempool, warnings: the scan goes on
+                    blocks = msgspec.json.decode(text[len(BLOCKS_PREFIX) :], type=_FeedBlocks)
+                    if start is None:
+                        start = blocks.scan_end
+                    progress.update(blocks.scan_end, blocks.blockchain_height, start)
+                    if blocks.blockchain_height > 0 and blocks.scan_end >= blocks.blockchain_height:
+                        return True
+        except (HandshakeError, ConnectionClosed, OSError, trio.TooSlowError):
+            return False
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            return False
+
+    def follow_by_asking(self, server: Server, progress: Progress) -> AddressInfo:
+        start: int | None = None
+        while True:
+            info: AddressInfo = self.retrying(
+                lambda: server.decode(
+                    "get_address_info", *server.call("get_address_info", {}), AddressInfo
+                )
+            )
+            if start is None:
+                start = info.scanned_block_height
+            if info.blockchain_height > 0 and info.scanned_block_height >= info.blockchain_height:
+                progress.update(info.scanned_block_height, info.blockchain_height, start)
+                return info
+            progress.update(info.scanned_block_height, info.blockchain_height, start)
+            time.sleep(self.args.interval)
 
     def summary(self, server: Server, info: AddressInfo) -> int:
         try:

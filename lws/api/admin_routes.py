@@ -13,10 +13,11 @@ from typing import Any
 
 import msgspec
 
-from lws.services import admin
+from lws.services import admin, webhooks
 from lws.services.admin import Caller
 from lws.services.context import Services
 from lws.wire import admin as wa
+from lws.wire import webhooks as wh
 
 #: list_accounts, list_requests: only `auth` (64 hex) and an empty `params`
 #: (monero-lws: 100 bytes); room for whitespace and a key-less body.
@@ -27,6 +28,15 @@ SMALL_BODY = 2 * 1024
 #: Commands naming addresses: MAX_ADMIN_ADDRESSES of them (an address and its
 #: JSON quoting and comma), plus the envelope.
 ADDRESSES_BODY = wa.MAX_ADMIN_ADDRESSES * wa.ADDRESS_IN_LIST + 1024
+
+#: webhook_add, webhook_redeliver, webhook_deliveries: a URL and a token at
+#: their longest (wire/webhooks.py), or an id, plus the envelope.
+WEBHOOK_BODY = wh.MAX_URL_LENGTH + wh.MAX_TOKEN_LENGTH + 2 * 1024
+#: webhook_delete_uuid: MAX_WEBHOOK_EVENT_IDS ids of 32 hex (with quotes and
+#: a comma), plus the envelope.
+EVENT_IDS_BODY = wh.MAX_WEBHOOK_EVENT_IDS * 35 + 1024
+#: webhook_delete: MAX_WEBHOOK_ADDRESSES addresses, as ADDRESSES_BODY.
+WEBHOOK_ADDRESSES_BODY = wh.MAX_WEBHOOK_ADDRESSES * wa.ADDRESS_IN_LIST + 1024
 
 Handler = Callable[[Services, Any, Caller], Awaitable[msgspec.Struct]]
 
@@ -61,6 +71,14 @@ async def _list_requests(svc: Services, params: Any, caller: Caller) -> msgspec.
 
 async def _validate(svc: Services, params: Any, caller: Caller) -> msgspec.Struct:
     return await admin.validate(svc, params)
+
+
+async def _webhook_list(svc: Services, params: Any, caller: Caller) -> msgspec.Struct:
+    return await webhooks.webhook_list(svc)
+
+
+async def _webhook_deliveries(svc: Services, params: Any, caller: Caller) -> msgspec.Struct:
+    return await webhooks.webhook_deliveries(svc, params)
 
 
 #: Served by the admin app itself from the OpenAPI module (not a command).
@@ -141,6 +159,57 @@ ADMIN_ROUTES: tuple[AdminRoute, ...] = (
         SMALL_BODY,
         "Whether a view key belongs to (spend public, view public): the address, or the problem",
         changes=False,
+    ),
+    AdminRoute(
+        "/webhook_add",
+        wh.WebhookAddParams,
+        wh.WebhookAddReply,
+        webhooks.webhook_add,
+        WEBHOOK_BODY,
+        "Register a webhook (tx-confirmation, tx-spend, new-account); the reply's secret "
+        "signs its deliveries and is shown only here",
+    ),
+    AdminRoute(
+        "/webhook_delete",
+        wh.WebhookDeleteParams,
+        wh.EmptyReply,
+        webhooks.webhook_delete,
+        WEBHOOK_ADDRESSES_BODY,
+        "Delete every webhook of these accounts (all types), with their pending deliveries",
+    ),
+    AdminRoute(
+        "/webhook_delete_uuid",
+        wh.WebhookDeleteUuidParams,
+        wh.EmptyReply,
+        webhooks.webhook_delete_uuid,
+        EVENT_IDS_BODY,
+        "Delete webhooks by event_id (any type), with their pending deliveries",
+    ),
+    AdminRoute(
+        "/webhook_list",
+        None,
+        wh.WebhookListReply,
+        _webhook_list,
+        EMPTY_BODY,
+        "Registered webhooks by account and type (never their secrets)",
+        changes=False,
+    ),
+    AdminRoute(
+        "/webhook_deliveries",
+        wh.WebhookDeliveriesParams,
+        wh.WebhookDeliveriesReply,
+        _webhook_deliveries,
+        WEBHOOK_BODY,
+        "The newest deliveries (or only the failed ones) and the outbox's counts (lws)",
+        changes=False,
+    ),
+    AdminRoute(
+        "/webhook_redeliver",
+        wh.WebhookRedeliverParams,
+        wh.DeliveryInfo,
+        webhooks.webhook_redeliver,
+        WEBHOOK_BODY,
+        "Send a failed (or delivered) delivery again, under the same delivery id (lws)",
     ),
 )
 

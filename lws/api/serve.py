@@ -56,6 +56,10 @@ class ServerSettings:
     backlog: int = 1024
     #: Requests on one keep-alive connection before it is closed.
     keep_alive_max_requests: int = 10_000
+    #: Seconds between pings on a websocket (/feed): its client sends nothing
+    #: after the login, and Hypercorn's read timeout would close it; a live
+    #: client's pongs keep it open, a dead one's silence ends it.
+    websocket_ping_interval: float = 5.0
 
 
 def is_loopback(host: str) -> bool:
@@ -97,6 +101,7 @@ def hypercorn_config(
     hc.ssl_handshake_timeout = settings.handshake_timeout
     hc.backlog = settings.backlog
     hc.keep_alive_max_requests = settings.keep_alive_max_requests
+    hc.websocket_ping_interval = settings.websocket_ping_interval
     # Per-request work lws does not need: no access log line (lws logs what
     # matters itself), no Server header.
     hc.accesslog = None

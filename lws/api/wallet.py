@@ -5,9 +5,10 @@
 # (Encoded) sent as their bytes (gzipped when the client accepts gzip), a
 # concurrency limit with 503 + Retry-After, CORS (quart-cors) for the
 # configured origins, rate limits (quart-rate-limiter, ratelimit.py) on the
-# methods that create or cost, and Quart's own limits (MAX_CONTENT_LENGTH,
-# BODY_TIMEOUT). Errors go through errors.py. Must not hold business logic
-# (services do), serve itself (serve.py does) or touch the store.
+# methods that create or cost, Quart's own limits (MAX_CONTENT_LENGTH,
+# BODY_TIMEOUT), and the /feed websocket (feed.py) when given a hub. Errors
+# go through errors.py. Must not hold business logic (services do), serve
+# itself (serve.py does) or touch the store.
 """The wallet API's Quart-Trio app."""
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from quart_rate_limiter.store import RateLimiterStoreABC
 from quart_trio import QuartTrio
 
 from lws.errors import ClientError, PayloadTooLarge, UnsupportedMediaType
+from lws.notify.feed import FeedHub
 from lws.services import accounts
 from lws.services.context import Services
 from lws.services.encoded import Encoded
 from lws.wire.requests import LoginRequest
 
-from . import errors, openapi, ratelimit
+from . import errors, feed, openapi, ratelimit
 from .routes import MAX_BODY, OPENAPI_PATH, ROUTES, Route
 
 #: Requests served at once; beyond it a request waits up to QUEUE_WAIT_S, then
@@ -126,9 +128,11 @@ def create_app(
     *,
     max_concurrency: int = MAX_CONCURRENT_REQUESTS,
     rate_store: RateLimiterStoreABC | None = None,
+    feed_hub: FeedHub | None = None,
 ) -> WalletApp:
     """The wallet API over ``services``. ``rate_store``: where rate budgets
-    live (default: the shared table under the data folder)."""
+    live (default: the shared table under the data folder). ``feed_hub``:
+    serve the /feed websocket with its messages (none: no /feed)."""
     config = services.config
     app = WalletApp(__name__)
     app.services = services
@@ -220,6 +224,8 @@ def create_app(
             views[route.path] = endpoint, view
         app.add_url_rule(route.path, endpoint, view, methods=sorted(route.methods))
 
+    if feed_hub is not None:
+        feed.install(app, services, feed_hub)
     if limited:
         store = rate_store or ratelimit.SharedRateStore(Path(config.data_path) / "ratelimit")
         RateLimiter(app, store=store)

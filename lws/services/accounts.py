@@ -1,10 +1,11 @@
 # Owns account creation and rescans as clients ask for them: login (probe,
 # or create a pending CREATE request / an active account when creation is
-# auto-accepted) and import_wallet_request (a pending IMPORT request, or an
-# immediate rescan when imports are auto-accepted), with the pending-request
-# cap, and the height a new account starts at (the chain tip lws has seen
-# from monerod; 503 before it has heard from monerod). Must not know HTTP;
-# approvals by an operator are the admin's.
+# auto-accepted, with its new-account webhook events) and
+# import_wallet_request (a pending IMPORT request, or an immediate rescan
+# when imports are auto-accepted), with the pending-request cap, and the
+# height a new account starts at (the chain tip lws has seen from monerod;
+# 503 before it has heard from monerod). Must not know HTTP; approvals by an
+# operator are the admin's.
 """login and import_wallet_request."""
 
 from __future__ import annotations
@@ -108,6 +109,9 @@ def _login(writer: Writer, keys: Keys, req: LoginRequest, svc: Services) -> Logi
     else:
         _check_queue(writer, svc.config.max_pending_requests)
         writer.create_request(_request(RequestKind.CREATE, keys, start_height, now, flags))
+    # new-account hooks fire on every create request, auto-accepted or queued
+    # (monero-lws queues then accepts), in the same transaction.
+    writer.emit_new_account(keys.address)
     return LoginResponse(
         new_address=True, generated_locally=req.generated_locally, start_height=start_height
     )

@@ -342,7 +342,9 @@ async def rollback(svc: Services, params: RollbackParams, caller: Caller) -> Rol
         top = chain_height(writer)
         if params.height > top:
             raise Conflict(f"Height {params.height} is above the chain lws holds ({top} blocks)")
-        writer.rollback_to(params.height)
+        # The chain itself did not change: webhooks get no tx-reorg, and the
+        # rescan does not repeat the confirmations they were sent.
+        writer.rollback_to(params.height, reorg=False)
 
     await _write(svc, write)
     svc.wake()

@@ -1,7 +1,8 @@
 # Owns the public face of the store package: what the rest of lws may import.
 # Must not add logic; the only package that imports lmdb is this one, and no
 # lmdb name is re-exported.
-"""lws's storage: accounts, outputs, spends, chain, requests in one LMDB.
+"""lws's storage: accounts, outputs, spends, chain, requests, webhooks and
+their outbox in one LMDB.
 
 Typical use::
 
@@ -17,11 +18,13 @@ From trio, run each call in a worker thread
 from .errors import (
     AccountExists,
     ChainMismatch,
+    DeliveryPending,
     FormatError,
     InvalidRecord,
     StoreError,
     StoreOpenError,
     UnknownAccount,
+    UnknownDelivery,
     UnknownRequest,
     WrongNetwork,
 )
@@ -36,21 +39,46 @@ from .records import (
     AccountPool,
     AccountRecord,
     AccountStatus,
+    ConfirmationEvent,
+    DeliveryRecord,
+    DeliveryState,
+    Event,
+    HookRecord,
+    HookType,
+    NewAccountEvent,
+    OutboxInfo,
     OutputRecord,
     Owner,
+    ReorgEvent,
     RequestKind,
     RequestRecord,
+    SpendEvent,
     SpendRecord,
     StoreMeta,
     StoreUsage,
+    TrackerRecord,
 )
-from .schema import FORMAT_VERSION, tx_index_of
+from .schema import FORMAT_VERSION, NO_ACCOUNT, tx_index_of
 from .store import Store
 from .writer import Writer
 
 __all__ = [
     "FLAG_GENERATED_LOCALLY",
     "FORMAT_VERSION",
+    "NO_ACCOUNT",
+    "ConfirmationEvent",
+    "DeliveryPending",
+    "DeliveryRecord",
+    "DeliveryState",
+    "Event",
+    "HookRecord",
+    "HookType",
+    "NewAccountEvent",
+    "OutboxInfo",
+    "ReorgEvent",
+    "SpendEvent",
+    "TrackerRecord",
+    "UnknownDelivery",
     "IDENTITY_MASK",
     "MIGRATIONS",
     "RCT_TYPE_V1",

@@ -43,3 +43,13 @@ class ChainMismatch(StoreError):
 
 class InvalidRecord(StoreError):
     """A record breaks the store's invariants (sizes, heights, ranges)."""
+
+
+class UnknownDelivery(StoreError):
+    http_status = 404
+
+
+class DeliveryPending(StoreError):
+    """An operator asked to redeliver a delivery that is still pending."""
+
+    http_status = 409

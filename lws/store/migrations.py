@@ -2,7 +2,13 @@
 # v to the function that rewrites a store of format v into format v + 1.
 # Must not open environments or commit: Store.open runs each step in its own
 # write transaction and bumps the version in the same transaction.
-"""Format migrations (none yet: FORMAT_VERSION 1 is the first format)."""
+"""Format migrations.
+
+1 -> 2: webhooks (tables hooks, trackers, deliveries, requeued, which
+opening a store read-write creates) and the outbox's meta (its random epoch
+and counters). Format 2 exists so that an older lws refuses the store instead
+of scanning it without writing the events its hooks ask for.
+"""
 
 from __future__ import annotations
 
@@ -14,4 +20,9 @@ from .writer import Writer
 #: re-run after a map growth, like every write function.
 Migration = Callable[[Writer], None]
 
-MIGRATIONS: Mapping[int, Migration] = {}
+
+def _webhooks(writer: Writer) -> None:
+    writer._init_outbox_meta()
+
+
+MIGRATIONS: Mapping[int, Migration] = {1: _webhooks}

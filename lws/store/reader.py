@@ -16,18 +16,27 @@ from .memo import RecordMemos
 from .records import (
     ACCOUNT_DECODER,
     ADMIN_KEY_DECODER,
+    DELIVERY_DECODER,
+    HOOK_DECODER,
     OUTPUT_DECODER,
     REQUEST_DECODER,
     SPEND_DECODER,
+    TRACKER_DECODER,
     AccountRecord,
     AccountStatus,
     AdminKeyRecord,
+    DeliveryRecord,
+    DeliveryState,
+    HookRecord,
+    HookType,
+    OutboxInfo,
     OutputRecord,
     Owner,
     RequestKind,
     RequestRecord,
     SpendRecord,
     StoreMeta,
+    TrackerRecord,
 )
 
 #: block_id_history: this many newest hashes go in one by one before the
@@ -49,6 +58,11 @@ class Tables:
     blocks: lmdb._Database
     pool_outputs: lmdb._Database
     pool_spends: lmdb._Database
+    hooks: lmdb._Database
+    trackers: lmdb._Database
+    deliveries: lmdb._Database
+    requeued: lmdb._Database
+    rewinds: lmdb._Database
     admin_keys: lmdb._Database
 
 
@@ -303,6 +317,129 @@ class Reader:
                 ids.append(genesis)
         return ids
 
+    # -- webhooks ---------------------------------------------------------------
+    def hooks(
+        self, account_id: int | None = None, hook_type: HookType | None = None
+    ) -> list[tuple[bytes, HookRecord]]:
+        """Registered hooks (of one account, and type), in key order."""
+        if account_id is None:
+            items: Iterator[tuple[bytes, bytes]] = iter(self._txn.cursor(self._t.hooks))
+        else:
+            items = _prefix_items(self._txn, self._t.hooks, s.hook_prefix(account_id, hook_type))
+        decode = HOOK_DECODER.decode
+        return [(key, decode(value)) for key, value in items]
+
+    def hook(self, key: bytes) -> HookRecord | None:
+        if len(key) != s.HOOK_KEY_SIZE:
+            return None
+        raw = self._txn.get(key, db=self._t.hooks)
+        return None if raw is None else HOOK_DECODER.decode(raw)
+
+    def count_hooks(self) -> int:
+        return self._txn.stat(self._t.hooks)["entries"]
+
+    def trackers(self, account_id: int) -> list[tuple[bytes, TrackerRecord]]:
+        decode = TRACKER_DECODER.decode
+        return [
+            (key, decode(value))
+            for key, value in _prefix_items(self._txn, self._t.trackers, s.account_key(account_id))
+        ]
+
+    def deliveries(
+        self, after: int = 0, state: DeliveryState | None = None
+    ) -> Iterator[tuple[int, DeliveryRecord]]:
+        """Outbox records with seq > ``after`` (of one state), in seq order."""
+        cursor = self._txn.cursor(self._t.deliveries)
+        if after >= s.MAX_U64 or not cursor.set_range(s.delivery_key(after + 1)):
+            return
+        decode = DELIVERY_DECODER.decode
+        for key, value in cursor:
+            record = decode(value)
+            if state is None or record.state == state:
+                yield s.read_u64(key), record
+
+    def deliveries_newest_first(
+        self, state: DeliveryState | None = None
+    ) -> Iterator[tuple[int, DeliveryRecord]]:
+        """Outbox records (of one state), newest first."""
+        cursor = self._txn.cursor(self._t.deliveries)
+        if not cursor.last():
+            return
+        decode = DELIVERY_DECODER.decode
+        while True:
+            record = decode(cursor.value())
+            if state is None or record.state == state:
+                yield s.read_u64(cursor.key()), record
+            if not cursor.prev():
+                return
+
+    def delivery_values(self) -> Iterator[bytes]:
+        """Every outbox record's stored bytes, in seq order (for counts that
+        decode only what they need)."""
+        yield from self._txn.cursor(self._t.deliveries).iternext(keys=False, values=True)
+
+    def delivery(self, seq: int) -> DeliveryRecord | None:
+        if not 0 <= seq <= s.MAX_U64:
+            return None
+        raw = self._txn.get(s.delivery_key(seq), db=self._t.deliveries)
+        return None if raw is None else DELIVERY_DECODER.decode(raw)
+
+    def requeued(self) -> list[int]:
+        """Seqs an operator sent back to pending, not yet taken by the engine."""
+        return [s.read_u64(key) for key, _ in self._txn.cursor(self._t.requeued)]
+
+    def rewinds(self, after: int = 0) -> list[tuple[int, int, int]]:
+        """(seq, account id or NO_ACCOUNT for all, height) of the times scan
+        heights went back, with seq > ``after``; see the schema."""
+        cursor = self._txn.cursor(self._t.rewinds)
+        found: list[tuple[int, int, int]] = []
+        if after >= s.MAX_U64 or not cursor.set_range(s.u64(after + 1)):
+            return found
+        for key, value in cursor:
+            account_id, height = s.read_rewind(value)
+            found.append((s.read_u64(key), account_id, height))
+        return found
+
+    def last_rewind(self) -> int:
+        """The seq of the latest rewind (0: none yet)."""
+        cursor = self._txn.cursor(self._t.rewinds)
+        return s.read_u64(cursor.key()) if cursor.last() else 0
+
+    @property
+    def outbox_epoch(self) -> bytes:
+        raw = self._txn.get(s.META_OUTBOX_EPOCH, db=self._t.meta)
+        if raw is None:
+            raise StoreOpenError("the store has no outbox epoch (not migrated)")
+        return raw
+
+    @property
+    def outbox_limit(self) -> int:
+        raw = self._txn.get(s.META_OUTBOX_LIMIT, db=self._t.meta)
+        return s.DEFAULT_OUTBOX_LIMIT if raw is None else s.read_u64(raw)
+
+    def delivery_id(self, seq: int) -> bytes:
+        """The public id (X-Lws-Delivery) of outbox record ``seq``."""
+        return s.delivery_id(self.outbox_epoch, seq)
+
+    def seq_of(self, delivery_id: bytes) -> int | None:
+        """The seq of a delivery id of this store (None: not one of ours)."""
+        return s.seq_of_delivery_id(self.outbox_epoch, delivery_id)
+
+    def outbox_info(self) -> OutboxInfo:
+        """The outbox's size, limit and counters (O(1): no record is read)."""
+
+        def meta(key: bytes) -> int:
+            raw = self._txn.get(key, db=self._t.meta)
+            return 0 if raw is None else s.read_u64(raw)
+
+        return OutboxInfo(
+            entries=self._txn.stat(self._t.deliveries)["entries"],
+            limit=self.outbox_limit,
+            next_seq=max(1, meta(s.META_NEXT_DELIVERY)),
+            dropped_events=meta(s.META_DROPPED_EVENTS),
+            hooks=self.count_hooks(),
+        )
+
     # -- validation -------------------------------------------------------------
     def check(self) -> list[str]:
         """Cross-check the tables; return one line per problem (empty: sound).
@@ -358,4 +495,31 @@ class Reader:
                 if self.account(s.read_u32(key[: s.ACCOUNT_PREFIX_SIZE])) is None:
                     problems.append("a record belongs to no account")
                     break
+        problems.extend(self._check_hooks())
+        return problems
+
+    def _check_hooks(self) -> list[str]:
+        problems: list[str] = []
+        hooks = dict(self.hooks())
+        for key, hook in hooks.items():
+            account_id, hook_type, event_id = s.split_hook_key(key)
+            if (account_id, hook_type, event_id) != (hook.account_id, hook.type, hook.event_id):
+                problems.append(f"hook {event_id.hex()}: key and record differ")
+            if hook.type == HookType.NEW_ACCOUNT:
+                if account_id != s.NO_ACCOUNT:
+                    problems.append(f"hook {event_id.hex()}: a new-account hook has an account")
+            elif self.account(account_id) is None:
+                problems.append(f"hook {event_id.hex()}: its account is gone")
+        by_event = {(h.account_id, h.event_id) for h in hooks.values()}
+        for key, _ in self._txn.cursor(self._t.trackers):
+            account_id, tx_index, output_index, event_id = s.split_tracker_key(key)
+            if (account_id, event_id) not in by_event:
+                problems.append("a tracker belongs to no hook")
+                break
+        info = self.outbox_info()
+        for seq, record in self.deliveries():
+            if record.hook not in hooks:
+                problems.append(f"delivery {seq} belongs to no hook")
+            if seq >= info.next_seq:
+                problems.append(f"delivery {seq} is not below the next seq {info.next_seq}")
         return problems

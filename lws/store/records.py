@@ -210,12 +210,144 @@ class StoreMeta(_Record, frozen=True):
     next_account_id: int
 
 
+# -- webhooks ------------------------------------------------------------------
+
+
+class HookType(enum.IntEnum):
+    """monero-lws's webhook_type values (its DB values, kept)."""
+
+    TX_CONFIRMATION = 0
+    NEW_ACCOUNT = 1
+    TX_SPEND = 2
+
+
+class HookRecord(_Record, frozen=True):
+    """A registered webhook. Immutable: registrations are added and deleted."""
+
+    type: HookType
+    #: schema.NO_ACCOUNT for new-account hooks.
+    account_id: int
+    event_id: bytes  # 16
+    url: str
+    token: str
+    #: tx-confirmation filter on an output's 8-byte (short) payment id, as
+    #: monero-lws compares it: 8 zero bytes match outputs without one; None
+    #: matches every output ("any", which monero-lws documents but lacks).
+    payment_id: bytes | None
+    #: Confirmations to report (each block's count up to it; 0 reports the
+    #: pool and the first block, as monero-lws).
+    confirmations: int
+    #: The HMAC-SHA256 key of the X-Lws-Signature header (its text, UTF-8).
+    secret: str
+    created: int  # unix seconds
+
+    def __repr__(self) -> str:
+        return (
+            f"HookRecord(type={self.type.name}, account_id={self.account_id}, "
+            f"event_id={self.event_id.hex()}, url={self.url!r}, secret=<hidden>)"
+        )
+
+    def matches(self, payment_id: bytes) -> bool:
+        """Whether an output with ``payment_id`` (b"", 8 or 32 bytes) fires this hook."""
+        return self.payment_id is None or self.payment_id == short_payment_id(payment_id)
+
+
+def short_payment_id(payment_id: bytes) -> bytes:
+    """The 8 bytes monero-lws compares with a hook's filter: the short id, the
+    first 8 bytes of a long one (its union's view), zeros for none."""
+    return (payment_id + bytes(8))[:8]
+
+
+class TrackerRecord(_Record, frozen=True):
+    """A tx-confirmation hook's progress on one mined output."""
+
+    height: int  # of the output's block
+    requested: int  # the hook's confirmations
+    sent: int  # highest confirmation count recorded in the outbox
+
+
+class ConfirmationEvent(_Record, frozen=True, tag=0):
+    """tx-confirmation: ``output`` has ``confirmations`` (0: in the pool)."""
+
+    output: OutputRecord
+    confirmations: int
+
+
+class NewAccountEvent(_Record, frozen=True, tag=1):
+    address: str
+
+
+class SpendEvent(_Record, frozen=True, tag=2):
+    """tx-spend: a candidate spend of one of the account's outputs."""
+
+    spend: SpendRecord
+    #: Of the source output: its global index's amount namespace (0 for
+    #: RingCT), its tx's ring size - 1, its subaddress.
+    source_index_amount: int
+    source_mixin: int
+    sender: tuple[int, int]
+
+
+class ReorgEvent(_Record, frozen=True, tag=3):
+    """tx-reorg (lws's own): a reorg dropped ``output``, which a
+    tx-confirmation event had been recorded for; it was at ``output.height``."""
+
+    output: OutputRecord
+
+
+Event = ConfirmationEvent | NewAccountEvent | SpendEvent | ReorgEvent
+
+
+class DeliveryState(enum.IntEnum):
+    PENDING = 0
+    DELIVERED = 1
+    FAILED = 2
+
+
+class DeliveryRecord(_Record, frozen=True):
+    """One event for one hook in the outbox, and how its delivery went."""
+
+    hook: bytes  # the hook's key in the hooks table
+    event: Event
+    created: int  # unix seconds
+    state: DeliveryState = DeliveryState.PENDING
+    attempts: int = 0
+    #: Unix seconds before which the next attempt must not start.
+    next_attempt: float = 0.0
+    updated: int = 0  # unix seconds of the last change
+    last_status: int = 0  # HTTP status of the last attempt; 0: none
+    last_error: str = ""
+    #: Times an operator sent it back to pending.
+    redeliveries: int = 0
+
+
+class OutboxInfo(_Record, frozen=True):
+    """The outbox at a glance (metrics)."""
+
+    entries: int  # records held: pending, delivered and failed
+    limit: int
+    next_seq: int
+    #: Events not recorded because the outbox was full, since the store began.
+    dropped_events: int
+    hooks: int
+
+
+class DeliveryHead(_Record, frozen=True):
+    """The first field of a DeliveryRecord: decodes without the event."""
+
+    hook: bytes
+
+
 # -- codec -------------------------------------------------------------------
 _ENCODER: Final = msgspec.msgpack.Encoder()
 ACCOUNT_DECODER: Final = msgspec.msgpack.Decoder(AccountRecord)
 REQUEST_DECODER: Final = msgspec.msgpack.Decoder(RequestRecord)
 OUTPUT_DECODER: Final = msgspec.msgpack.Decoder(OutputRecord)
 SPEND_DECODER: Final = msgspec.msgpack.Decoder(SpendRecord)
+HOOK_DECODER: Final = msgspec.msgpack.Decoder(HookRecord)
+TRACKER_DECODER: Final = msgspec.msgpack.Decoder(TrackerRecord)
+DELIVERY_DECODER: Final = msgspec.msgpack.Decoder(DeliveryRecord)
+DELIVERY_HEAD_DECODER: Final = msgspec.msgpack.Decoder(DeliveryHead)
 ADMIN_KEY_DECODER: Final = msgspec.msgpack.Decoder(AdminKeyRecord)
 
 

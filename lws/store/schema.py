@@ -23,6 +23,12 @@ Tables (LMDB named databases)::
     pool_outputs    u32 account | 32 tx_hash | u16 vout    -> OutputRecord
     pool_spends     u32 account | 32 tx_hash | 32 key_image | u64 source gi
                                                            -> SpendRecord
+    hooks           u32 account | u8 hook type | 16 event_id -> HookRecord
+    trackers        u32 account | u64 tx_index | u16 vout | 16 event_id
+                                                           -> TrackerRecord
+    deliveries      u64 seq                                -> DeliveryRecord
+    requeued        u64 seq                                -> b"" (empty)
+    rewinds         u64 seq                                -> u32 account | u64 height
     admin_keys      u32 key_id                             -> AdminKeyRecord
 
 ``tx_index`` numbers a mined transaction in chain order:
@@ -30,6 +36,26 @@ Tables (LMDB named databases)::
 0). It is the sort key of outputs and spends, so an account's history is one
 key-range scan in chain order, and "everything at or above height h" starts
 at ``tx_index_of(h, 0)``.
+
+Webhooks (lws.notify delivers them): ``hooks`` holds the registrations,
+keyed like monero-lws's ``webhooks_by_account_id`` (``new-account`` hooks
+belong to no account: ``NO_ACCOUNT``), so an account's hooks of one type
+are one prefix. ``trackers`` follows each (tx-confirmation hook, mined
+output) pair until its confirmations are all recorded and the output is
+below the reorg window; a rollback that drops the output turns its tracker
+into a ``tx-reorg`` event. ``deliveries`` is the outbox: one record per
+event for one hook, numbered by ``seq`` in the order the events were
+written (per hook order = seq order); it keeps delivered and failed records
+until they are pruned. ``requeued`` names the records an operator has sent
+back to pending (the delivery engine takes them from there). A delivery's
+public id is ``META_OUTBOX_EPOCH | u64 seq`` (16 bytes, 32 hex): random per
+store, so two stores never hand a receiver the same id.
+
+``rewinds`` logs every time scan heights went back (a reorg's or an
+operator's rollback: account NO_ACCOUNT, i.e. all; a rescan: one account),
+so a /feed hub that looks now and then still tells its clients to roll
+back, even when the rescan has already passed the height it had reported.
+It keeps the last MAX_REWINDS entries.
 
 ``index_amount`` is the amount namespace of the global index: 0 for every
 RingCT-era output (tx version 2, coinbase included), the cleartext amount for
@@ -54,7 +80,9 @@ from typing import Final
 #: META_ACCOUNTS_VERSION keys without a bump: an older lws never opens that
 #: table or reads those keys, so it cannot misread them (a read-write open
 #: creates the table in a store that lacks it).
-FORMAT_VERSION: Final = 1
+#: Format 2 added the webhook tables (hooks, trackers, deliveries, requeued,
+#: rewinds) and the outbox's meta keys, with a migration (migrations.py).
+FORMAT_VERSION: Final = 2
 
 # -- table names -------------------------------------------------------------
 T_META: Final = b"meta"
@@ -67,6 +95,11 @@ T_GLOBAL_INDEX: Final = b"global_index"
 T_BLOCKS: Final = b"blocks"
 T_POOL_OUTPUTS: Final = b"pool_outputs"
 T_POOL_SPENDS: Final = b"pool_spends"
+T_HOOKS: Final = b"hooks"
+T_TRACKERS: Final = b"trackers"
+T_DELIVERIES: Final = b"deliveries"
+T_REQUEUED: Final = b"requeued"
+T_REWINDS: Final = b"rewinds"
 T_ADMIN_KEYS: Final = b"admin_keys"
 
 TABLES: Final = (
@@ -80,6 +113,11 @@ TABLES: Final = (
     T_BLOCKS,
     T_POOL_OUTPUTS,
     T_POOL_SPENDS,
+    T_HOOKS,
+    T_TRACKERS,
+    T_DELIVERIES,
+    T_REQUEUED,
+    T_REWINDS,
     T_ADMIN_KEYS,
 )
 
@@ -92,6 +130,15 @@ META_NETWORK: Final = b"network"
 META_CREATED: Final = b"created"
 #: u32: the id the next account gets. Ids are never reused, even after deletion.
 META_NEXT_ACCOUNT_ID: Final = b"next_account_id"
+#: 8 random bytes: the first half of every delivery id of this store.
+META_OUTBOX_EPOCH: Final = b"outbox_epoch"
+#: u64: the seq the next delivery gets (seqs are never reused).
+META_NEXT_DELIVERY: Final = b"next_delivery"
+#: u64: events not recorded because the outbox was at its limit (a metric).
+META_DROPPED_EVENTS: Final = b"dropped_events"
+#: u64: the outbox's limit, set by `lws serve` from its configuration so that
+#: every process writing events (API workers, `lws admin`) keeps the same one.
+META_OUTBOX_LIMIT: Final = b"outbox_limit"
 #: u32: the id the next admin key gets. Ids are never reused (audit log lines
 #: name keys by id), even after a key is revoked. Absent: 1.
 META_NEXT_ADMIN_KEY_ID: Final = b"next_admin_key_id"
@@ -137,12 +184,38 @@ MAX_ADMIN_KEYS: Final = 256
 MAX_ADMIN_KEY_NAME: Final = 64
 #: Heights fit in the 48 bits tx_index leaves them.
 MAX_HEIGHT: Final = (1 << (64 - TX_POSITION_BITS)) - 1
-MAX_ACCOUNT_ID: Final = (1 << 32) - 1
+MAX_ACCOUNT_ID: Final = (1 << 32) - 2
+#: The account id of hooks that belong to no account (new-account hooks);
+#: monero-lws's account_id::invalid, which its webhook_list shows as "user".
+NO_ACCOUNT: Final = (1 << 32) - 1
 MAX_U64: Final = (1 << 64) - 1
 MAX_U16: Final = (1 << 16) - 1
 #: Sizes of the fixed-width byte fields.
 HASH_SIZE: Final = 32
 KEY_SIZE: Final = 32
+#: A hook's event id (monero-lws: a random UUID) and a delivery id.
+EVENT_ID_SIZE: Final = 16
+DELIVERY_ID_SIZE: Final = 16
+#: A hook's payment id filter: monero-lws compares the 8-byte short id.
+SHORT_PAYMENT_ID_SIZE: Final = 8
+#: Registered webhooks at most (all types): each tx-confirmation hook is read
+#: for every batch that moves its account, and deleting one walks the outbox.
+MAX_HOOKS: Final = 100_000
+#: Outbox records (pending, delivered and failed) kept when `lws serve` has
+#: not set a limit: ~100 MB of records of ~1 KB. Past it new events are
+#: dropped and counted (META_DROPPED_EVENTS), never waited for: the scanner
+#: must not stop because a receiver is down.
+DEFAULT_OUTBOX_LIMIT: Final = 100_000
+#: A hook asks for at most this many confirmations (~33 hours of blocks):
+#: its tracker of each output lives that long.
+MAX_CONFIRMATIONS: Final = 1_000
+#: Rewinds kept: a hub more than this many rewinds behind (it looks every
+#: fraction of a second) tells its clients to roll back to genesis.
+MAX_REWINDS: Final = 10_000
+#: A tracker stays at least this many blocks after its output's block, so a
+#: reorg that drops the output is told to the hook (tx-reorg); monero's
+#: deepest reorgs on mainnet were far shallower.
+REORG_WINDOW_BLOCKS: Final = 100
 
 _U8 = struct.Struct(">B")
 _U16 = struct.Struct(">H")
@@ -152,6 +225,8 @@ _OUTPUT = struct.Struct(">IQH")
 _GINDEX = struct.Struct(">QQI")
 _OUTPUT_REF = struct.Struct(">QH")
 _ACCOUNT_TX = struct.Struct(">IQ")
+_HOOK = struct.Struct(">IB")
+_TRACKER = struct.Struct(">IQH")
 
 #: Key lengths, for code that slices keys apart.
 ACCOUNT_PREFIX_SIZE: Final = _U32.size
@@ -262,3 +337,60 @@ def pool_spend_key(
     account_id: int, tx_hash: bytes, key_image: bytes, source_global_index: int
 ) -> bytes:
     return _U32.pack(account_id) + tx_hash + key_image + _U64.pack(source_global_index)
+
+
+def hook_key(account_id: int, hook_type: int, event_id: bytes) -> bytes:
+    return _HOOK.pack(account_id, hook_type) + event_id
+
+
+def hook_prefix(account_id: int, hook_type: int | None = None) -> bytes:
+    """Start of an account's hooks (of one type, if given)."""
+    if hook_type is None:
+        return _U32.pack(account_id)
+    return _HOOK.pack(account_id, hook_type)
+
+
+def split_hook_key(key: bytes) -> tuple[int, int, bytes]:
+    account_id, hook_type = _HOOK.unpack(key[: _HOOK.size])
+    return int(account_id), int(hook_type), key[_HOOK.size :]
+
+
+#: Length of a hook key.
+HOOK_KEY_SIZE: Final = _HOOK.size + EVENT_ID_SIZE
+
+
+def tracker_key(account_id: int, tx_index: int, output_index: int, event_id: bytes) -> bytes:
+    return _TRACKER.pack(account_id, tx_index, output_index) + event_id
+
+
+def split_tracker_key(key: bytes) -> tuple[int, int, int, bytes]:
+    account_id, tx_index, output_index = _TRACKER.unpack(key[: _TRACKER.size])
+    return int(account_id), int(tx_index), int(output_index), key[_TRACKER.size :]
+
+
+_REWIND = struct.Struct(">IQ")
+
+
+def rewind_value(account_id: int, height: int) -> bytes:
+    return _REWIND.pack(account_id, height)
+
+
+def read_rewind(value: bytes) -> tuple[int, int]:
+    account_id, height = _REWIND.unpack(value)
+    return int(account_id), int(height)
+
+
+def delivery_key(seq: int) -> bytes:
+    return _U64.pack(seq)
+
+
+def delivery_id(epoch: bytes, seq: int) -> bytes:
+    """The public id of delivery ``seq`` of the store whose epoch is ``epoch``."""
+    return epoch + _U64.pack(seq)
+
+
+def seq_of_delivery_id(epoch: bytes, delivery: bytes) -> int | None:
+    """The seq named by a delivery id of this store; None if it is another store's."""
+    if len(delivery) != DELIVERY_ID_SIZE or delivery[: len(epoch)] != epoch:
+        return None
+    return read_u64(delivery[len(epoch) :])

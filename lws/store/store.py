@@ -361,6 +361,11 @@ def _open_tables(env: lmdb.Environment, readonly: bool) -> Tables:
         blocks=handles[s.T_BLOCKS],
         pool_outputs=handles[s.T_POOL_OUTPUTS],
         pool_spends=handles[s.T_POOL_SPENDS],
+        hooks=handles[s.T_HOOKS],
+        trackers=handles[s.T_TRACKERS],
+        deliveries=handles[s.T_DELIVERIES],
+        requeued=handles[s.T_REQUEUED],
+        rewinds=handles[s.T_REWINDS],
         admin_keys=handles[s.T_ADMIN_KEYS],
     )
 
@@ -373,6 +378,7 @@ def _init_meta(writer: Writer, network: str, format_version: int) -> None:
     writer._set_meta(s.META_NETWORK, network.encode("ascii"))
     writer._set_meta(s.META_CREATED, s.u64(int(time.time())))
     writer._set_meta(s.META_NEXT_ACCOUNT_ID, s.u32(1))
+    writer._init_outbox_meta()
 
 
 def _migrate(writer: Writer, step: Migration, version: int) -> None:

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import lmdb
@@ -19,19 +21,28 @@ from . import schema as s
 from .errors import (
     AccountExists,
     ChainMismatch,
+    DeliveryPending,
     InvalidRecord,
     StoreError,
     UnknownAccount,
+    UnknownDelivery,
     UnknownRequest,
 )
-from .reader import Reader
+from .memo import RecordMemos
+from .outbox import Outbox, prefix_keys
+from .reader import Reader, Tables
 from .records import (
+    DELIVERY_DECODER,
     OUTPUT_DECODER,
     AccountBatch,
     AccountPool,
     AccountRecord,
     AccountStatus,
     AdminKeyRecord,
+    DeliveryRecord,
+    DeliveryState,
+    HookRecord,
+    HookType,
     OutputRecord,
     RequestKind,
     RequestRecord,
@@ -40,6 +51,10 @@ from .records import (
 )
 
 _PAYMENT_ID_SIZES = (0, 8, 32)
+#: A hook's URL and token at most: far above real ones, and each delivery
+#: record's render carries them.
+MAX_HOOK_URL_LENGTH = 2048
+MAX_HOOK_TOKEN_LENGTH = 1024
 _COMMITMENT_SIZES = (0, 32)
 _ECDH_AMOUNT_SIZES = (0, 8)
 _MAX_U32 = (1 << 32) - 1
@@ -134,6 +149,18 @@ class Writer(Reader):
     Writer that a re-run would repeat.
     """
 
+    def __init__(
+        self, txn: lmdb.Transaction[bytes], tables: Tables, memos: RecordMemos | None = None
+    ) -> None:
+        super().__init__(txn, tables, memos)
+        self._events: Outbox | None = None
+
+    def _outbox(self) -> Outbox:
+        """The webhook events of this transaction (see outbox.py)."""
+        if self._events is None:
+            self._events = Outbox(self._txn, self._t)
+        return self._events
+
     # -- helpers ----------------------------------------------------------------
     def _need_account(self, account_id: int) -> AccountRecord:
         record = self.account(account_id)
@@ -171,6 +198,13 @@ class Writer(Reader):
             )
         for _ in self._delete_range(self._t.spends, start, prefix):
             pass
+
+    def _log_rewind(self, account_id: int, height: int) -> None:
+        """Scan heights went back to ``height`` (one account, or NO_ACCOUNT: all)."""
+        seq = self.last_rewind() + 1
+        self._txn.put(s.u64(seq), s.rewind_value(account_id, height), db=self._t.rewinds)
+        if seq > s.MAX_REWINDS:
+            self._txn.delete(s.u64(seq - s.MAX_REWINDS), db=self._t.rewinds)
 
     def _set_meta(self, key: bytes, value: bytes) -> None:
         self._txn.put(key, value, db=self._t.meta)
@@ -278,6 +312,8 @@ class Writer(Reader):
         _need(0 <= from_height <= s.MAX_HEIGHT, "height out of range")
         record = self._need_account(account_id)
         self._drop_account_data(account_id, from_height)
+        if from_height < record.scan_height:
+            self._log_rewind(account_id, from_height)
         record = msgspec.structs.replace(record, scan_height=from_height)
         self._put_account(account_id, record)
         self._accounts_changed()
@@ -292,6 +328,8 @@ class Writer(Reader):
         _need(0 <= height <= s.MAX_HEIGHT, "height out of range")
         record = self._need_account(account_id)
         self._drop_account_data(account_id, height)
+        if height < record.scan_height:
+            self._log_rewind(account_id, height)
         record = msgspec.structs.replace(
             record,
             scan_height=min(record.scan_height, height),
@@ -306,8 +344,8 @@ class Writer(Reader):
         """Remove the account and EVERYTHING the store holds of it, in this
         one transaction: its record (view key included), address index,
         mined outputs with their global index entries, candidate spends,
-        pool view, pending requests. Returns the removed record. Its id is
-        never reused.
+        pool view, pending requests, webhooks (with their trackers and outbox
+        records). Returns the removed record. Its id is never reused.
 
         THE one place of deletion: a table that keeps something per account
         (webhooks, events) adds its removal here, so no front end can leave
@@ -322,6 +360,7 @@ class Writer(Reader):
         self._txn.delete(s.account_key(account_id), db=self._t.accounts)
         for kind in RequestKind:
             self._txn.delete(s.request_key(kind, record.address), db=self._t.requests)
+        self.delete_account_hooks(account_id)
         self._accounts_changed()
         return record
 
@@ -454,6 +493,7 @@ class Writer(Reader):
         top = self.chain_top()
         chain_next = 0 if top is None else top[0] + 1
         skipped: set[int] = set()
+        outbox = self._outbox()
         for account_id, batch in accounts.items():
             record = self.account(account_id)
             if (
@@ -502,12 +542,20 @@ class Writer(Reader):
                 )
             if hi != record.scan_height:
                 self._put_account(account_id, msgspec.structs.replace(record, scan_height=hi))
+            if outbox.active:
+                outbox.on_batch(account_id, batch)
+        outbox.flush()
         return frozenset(skipped)
 
-    def rollback_to(self, height: int) -> int:
+    def rollback_to(self, height: int, *, reorg: bool = True) -> int:
         """Undo a reorg: drop every block hash at or above ``height``, every
         account's mined outputs and spends at or above it, and clamp every
-        scan_height to it. Returns how many accounts changed."""
+        scan_height to it. Returns how many accounts changed.
+
+        ``reorg``: the chain changed, so each dropped output a tx-confirmation
+        hook was told about becomes a tx-reorg event. An operator's rollback
+        of an unchanged chain passes False: the trackers stay, and the rescan
+        does not repeat the confirmations already sent."""
         _need(0 <= height, "height out of range")
         if height > s.MAX_HEIGHT:
             return 0
@@ -518,9 +566,15 @@ class Writer(Reader):
             for account_id, record in self.accounts()
             if record.scan_height > height
         ]
+        outbox = self._outbox()
+        if changed:
+            self._log_rewind(s.NO_ACCOUNT, height)
         for account_id, record in changed:
+            if outbox.active and reorg:
+                outbox.on_rollback(account_id, height)
             self._drop_account_data(account_id, height)
             self._put_account(account_id, msgspec.structs.replace(record, scan_height=height))
+        outbox.flush()
         if changed:
             self._accounts_changed()
         return len(changed)
@@ -536,28 +590,177 @@ class Writer(Reader):
         outputs: dict[bytes, bytes] = {}
         spends: dict[bytes, bytes] = {}
         skipped: set[int] = set()
+        outbox = self._outbox()
+        records: dict[bytes, tuple[int, OutputRecord]] = {}
         for account_id, entry in pool.items():
             if self.account(account_id) is None:
                 skipped.add(account_id)
                 continue
             for out in entry.outputs:
                 _check_output(out, pool=True)
-                outputs[s.pool_output_key(account_id, out.tx_hash, out.output_index)] = encode(out)
+                key = s.pool_output_key(account_id, out.tx_hash, out.output_index)
+                outputs[key] = encode(out)
+                if outbox.active:
+                    records[key] = (account_id, out)
             for spend in entry.spends:
                 _check_spend(spend, pool=True)
                 key = s.pool_spend_key(
                     account_id, spend.tx_hash, spend.key_image, spend.source_global_index
                 )
                 spends[key] = encode(spend)
-        self._make_table_hold(self._t.pool_outputs, outputs)
+        entered = self._make_table_hold(self._t.pool_outputs, outputs)
         self._make_table_hold(self._t.pool_spends, spends)
+        if records and entered:
+            by_account: dict[int, list[OutputRecord]] = {}
+            for key in sorted(entered):
+                account_id, out = records[key]
+                by_account.setdefault(account_id, []).append(out)
+            for account_id, outs in by_account.items():
+                outbox.on_pool_outputs(account_id, outs)
+            outbox.flush()
         return frozenset(skipped)
 
-    def _make_table_hold(self, db: lmdb._Database, wanted: Mapping[bytes, bytes]) -> None:
-        """Make ``db`` hold exactly ``wanted``, writing only the differences."""
+    def _make_table_hold(self, db: lmdb._Database, wanted: Mapping[bytes, bytes]) -> set[bytes]:
+        """Make ``db`` hold exactly ``wanted``, writing only the differences;
+        return the keys that were not there before."""
         stored = dict(self._txn.cursor(db).iternext())
         for key in stored.keys() - wanted.keys():
             self._txn.delete(key, db=db)
+        entered: set[bytes] = set()
         for key, value in wanted.items():
-            if stored.get(key) != value:
+            old = stored.get(key)
+            if old != value:
                 self._txn.put(key, value, db=db)
+                if old is None:
+                    entered.add(key)
+        return entered
+
+    # -- webhooks -----------------------------------------------------------------------
+    def _init_outbox_meta(self) -> None:
+        """Give the store its outbox epoch and counters (new stores, migration 1)."""
+        if self._txn.get(s.META_OUTBOX_EPOCH, db=self._t.meta) is None:
+            self._set_meta(s.META_OUTBOX_EPOCH, os.urandom(s.DELIVERY_ID_SIZE // 2))
+        for key, value in ((s.META_NEXT_DELIVERY, 1), (s.META_DROPPED_EVENTS, 0)):
+            if self._txn.get(key, db=self._t.meta) is None:
+                self._set_meta(key, s.u64(value))
+
+    def set_outbox_limit(self, limit: int) -> None:
+        """Records the outbox may hold (every process that writes events reads it)."""
+        _need(1 <= limit <= s.MAX_U64, "outbox limit out of range")
+        if self.outbox_limit != limit:
+            self._set_meta(s.META_OUTBOX_LIMIT, s.u64(limit))
+
+    def add_hook(self, hook: HookRecord) -> bytes:
+        """Register ``hook``; return its key. tx-confirmation and tx-spend hooks
+        need an existing account; new-account hooks belong to NO_ACCOUNT."""
+        _need_size(hook.event_id, s.EVENT_ID_SIZE, "event_id")
+        if hook.type == HookType.NEW_ACCOUNT:
+            _need(hook.account_id == s.NO_ACCOUNT, "a new-account hook has no account")
+        elif self.account(hook.account_id) is None:
+            raise UnknownAccount(f"no account {hook.account_id}")
+        _need(0 < len(hook.url) <= MAX_HOOK_URL_LENGTH, "url length out of range")
+        _need(len(hook.token) <= MAX_HOOK_TOKEN_LENGTH, "token too long")
+        _need(
+            hook.payment_id is None or len(hook.payment_id) == s.SHORT_PAYMENT_ID_SIZE,
+            "payment_id must be 8 bytes or None",
+        )
+        _need(0 <= hook.confirmations <= s.MAX_CONFIRMATIONS, "confirmations out of range")
+        _need(len(hook.secret) > 0, "a hook needs a secret")
+        if self._txn.stat(self._t.hooks)["entries"] >= s.MAX_HOOKS:
+            raise StoreError(f"{s.MAX_HOOKS} webhooks are registered: delete some first")
+        # Event ids are random 128-bit values (webhook_add): only a re-used
+        # one can collide, and that is caught here, within its account and type.
+        key = s.hook_key(hook.account_id, hook.type, hook.event_id)
+        if not self._txn.put(key, encode(hook), overwrite=False, db=self._t.hooks):
+            raise InvalidRecord("a hook with this event_id exists")
+        self._outbox().forget_hooks()
+        return key
+
+    def delete_hooks(self, keys: Sequence[bytes]) -> int:
+        """Delete hooks by key, with their trackers and outbox records; return
+        how many existed."""
+        return self._outbox().delete_hooks(keys)
+
+    def delete_account_hooks(self, account_id: int) -> int:
+        """Delete every hook of the account (all types)."""
+        keys = [k for k, _ in prefix_keys(self._txn, self._t.hooks, s.hook_prefix(account_id))]
+        return self.delete_hooks(keys) if keys else 0
+
+    def emit_new_account(self, address: str) -> None:
+        """A create request for ``address`` was queued: fire new-account hooks."""
+        outbox = self._outbox()
+        if outbox.active:
+            outbox.on_new_account(address)
+            outbox.flush()
+
+    def record_attempts(self, results: Sequence[tuple[int, int, DeliveryRecord]]) -> list[int]:
+        """The delivery engine's results: ``(seq, redeliveries, record)`` with
+        ``record`` the outbox record as it should now be. A record that was
+        deleted, or sent back to pending by an operator since the attempt began
+        (its redeliveries count moved), is left alone; return the seqs written."""
+        written: list[int] = []
+        for seq, redeliveries, record in results:
+            key = s.delivery_key(seq)
+            raw = self._txn.get(key, db=self._t.deliveries)
+            if raw is None:
+                continue
+            stored = DELIVERY_DECODER.decode(raw)
+            if stored.redeliveries != redeliveries or stored.state != DeliveryState.PENDING:
+                continue
+            self._txn.put(key, encode(record), db=self._t.deliveries)
+            written.append(seq)
+        return written
+
+    def redeliver(self, seq: int) -> DeliveryRecord:
+        """Send a delivered or failed record back to pending, with a fresh
+        retry schedule (its delivery id stays)."""
+        key = s.delivery_key(seq)
+        raw = self._txn.get(key, db=self._t.deliveries)
+        if raw is None:
+            raise UnknownDelivery(f"no delivery {seq}")
+        record = DELIVERY_DECODER.decode(raw)
+        if record.state == DeliveryState.PENDING:
+            raise DeliveryPending("the delivery is still pending")
+        record = msgspec.structs.replace(
+            record,
+            state=DeliveryState.PENDING,
+            attempts=0,
+            next_attempt=0.0,
+            updated=int(time.time()),
+            redeliveries=record.redeliveries + 1,
+        )
+        self._txn.put(key, encode(record), db=self._t.deliveries)
+        self._txn.put(key, b"", db=self._t.requeued)
+        return record
+
+    def take_requeued(self) -> list[int]:
+        """The seqs operators sent back to pending since the last call (removed)."""
+        seqs = [s.read_u64(k) for k, _ in self._txn.cursor(self._t.requeued)]
+        for seq in seqs:
+            self._txn.delete(s.delivery_key(seq), db=self._t.requeued)
+        return seqs
+
+    def prune_deliveries(
+        self, finished_before: int, *, keep: int, start: int = 0, budget: int = 5_000
+    ) -> tuple[int, int | None]:
+        """Delete delivered and failed records last changed before
+        ``finished_before`` (unix seconds), and the oldest finished ones while
+        more than ``keep`` records remain, looking at ``budget`` records from
+        seq ``start`` (keeps each transaction short). Return how many were
+        deleted and the seq to continue from (None: the end was reached)."""
+        entries = self._txn.stat(self._t.deliveries)["entries"]
+        deleted = 0
+        cursor = self._txn.cursor(self._t.deliveries)
+        if not cursor.set_range(s.delivery_key(start)):
+            return 0, None
+        for _ in range(budget):
+            record = DELIVERY_DECODER.decode(cursor.value())
+            finished = record.state != DeliveryState.PENDING
+            if finished and (record.updated < finished_before or entries - deleted > keep):
+                self._txn.delete(cursor.key(), db=self._t.requeued)
+                deleted += 1
+                if not cursor.delete() or not cursor.key():
+                    return deleted, None
+            elif not cursor.next():
+                return deleted, None
+        return deleted, s.read_u64(cursor.key())

@@ -237,7 +237,7 @@ async def test_conflicts_are_409_and_write_nothing(client: Admin, store: Store) 
 
 async def test_transport_refusals(client: Admin) -> None:
     http = client.api.http
-    for path in ("/no_such_command", "/webhook_add", "/webhook_list", "/rollback", "/"):
+    for path in ("/no_such_command", "/rollback", "/"):
         response = await http.post(path, json={"auth": client.key, "params": {}})
         assert response.status_code == 404 and set(response.json()) == {"Error"}, path
     response = await http.get("/list_accounts")

@@ -34,9 +34,11 @@ async def test_sigkill_during_scan_loses_and_duplicates_nothing(
         max_advance=3,
         lookahead=(3, 10),
     )
-    # The kills landed mid-scan: runs made progress, none finished it all.
-    assert report.progress[-1] < height, f"the scan finished before the last kill: {report}"
-    assert report.progress[-1] > 0, f"no run made progress: {report}"
+    # The kills landed mid-scan: runs made progress, and most kills came
+    # before the tip (how far a run gets past its target before the kill
+    # depends on the machine's speed; the proof needs kills mid-scan, not all).
+    mid_scan = sum(1 for reached in report.progress if 0 < reached < height)
+    assert mid_scan >= 10, f"only {mid_scan} kills landed mid-scan: {report}"
     assert report.problems == []
     assert report.same_chain
     assert report.differing == []

@@ -152,8 +152,11 @@ async def crash_and_compare(
         target = min(last + rng.randint(1, max_advance), height - 1)
         deadline = time.monotonic() + (rng.uniform(0.2, 1.5) if rng.random() < 0.2 else 60)
         while time.monotonic() < deadline and min(scan_heights(data_dir)) < target:
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0, 0.05))
+            time.sleep(0.002)
+        # A moment more, so the kill lands anywhere in the batch being
+        # written; short, as the scan runs on meanwhile (a one-block batch
+        # takes a few ms: a longer wait would let it run to the tip).
+        time.sleep(rng.uniform(0, 0.005))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         last = min(scan_heights(data_dir))
