@@ -23,7 +23,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, values
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -39,6 +39,8 @@ REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 OTHER_METHOD = "other"
 #: The kinds of failed monerod call (lws_daemon_errors_total's label).
 DAEMON_ERROR_KINDS = ("unavailable", "error", "wrong_network")
+#: How a webhook delivery attempt ends (lws_webhook_deliveries_total's label).
+WEBHOOK_OUTCOMES = ("delivered", "retry", "failed")
 
 _lock = threading.Lock()
 
@@ -98,6 +100,8 @@ class _Metrics:
             self.scan_pairs.labels(source)
         for kind in DAEMON_ERROR_KINDS:
             self.daemon_errors.labels(kind)
+        for outcome in WEBHOOK_OUTCOMES:
+            self.webhook_deliveries.labels(outcome)
 
 
 _metrics: _Metrics | None = None
@@ -141,7 +145,8 @@ def api_request(api: str, method: str, status: int, seconds: float) -> None:
 
 
 def webhook_delivery(outcome: str) -> None:
-    """A webhook delivery attempt ended: "delivered", "retry" or "failed"."""
+    """A webhook delivery attempt ended: "delivered", "retry" (it failed and
+    is scheduled again) or "failed" (its last retry failed)."""
     _m().webhook_deliveries.labels(outcome).inc()
 
 
@@ -204,6 +209,18 @@ def _reset() -> None:
 
 
 @dataclass(frozen=True)
+class WebhookSample:
+    """The webhook outbox at one scrape."""
+
+    hooks: int
+    #: Records by state: pending (the backlog), delivered, failed.
+    records: Mapping[str, int]
+    limit: int
+    #: Events not recorded because the outbox was full, since the store began.
+    dropped_events: int
+
+
+@dataclass(frozen=True)
 class ServerSample:
     """The state gauges of one scrape (lws/services/health.py fills it)."""
 
@@ -226,8 +243,8 @@ class ServerSample:
     store_map_max_bytes: int
     store_readers: int
     store_max_readers: int
-    #: Webhook outbox entries not yet delivered (None: no webhooks in this lws).
-    webhook_backlog: int | None = None
+    #: The webhook outbox (None: a store without webhooks).
+    webhooks: WebhookSample | None = None
 
 
 class _SampleCollector(Collector):
@@ -298,9 +315,25 @@ class _SampleCollector(Collector):
         yield GaugeMetricFamily(
             "lws_store_max_readers", "LMDB reader slots in all", s.store_max_readers
         )
-        if s.webhook_backlog is not None:
+        if s.webhooks is not None:
+            w = s.webhooks
+            yield GaugeMetricFamily("lws_webhooks", "Registered webhooks", w.hooks)
             yield GaugeMetricFamily(
-                "lws_webhook_backlog", "Webhook events not yet delivered", s.webhook_backlog
+                "lws_webhook_backlog",
+                "Webhook deliveries not yet made (pending in the outbox)",
+                w.records.get("pending", 0),
+            )
+            records = GaugeMetricFamily(
+                "lws_webhook_outbox_records", "Outbox records by state", labels=["state"]
+            )
+            for record_state, count in w.records.items():
+                records.add_metric([record_state], count)
+            yield records
+            yield GaugeMetricFamily("lws_webhook_outbox_limit", "Outbox records at most", w.limit)
+            yield CounterMetricFamily(
+                "lws_webhook_dropped_events",
+                "Events not recorded because the outbox was full (since the store began)",
+                w.dropped_events,
             )
 
 
@@ -331,6 +364,7 @@ class _OwnCollector(Collector):
 
 __all__ = [
     "ServerSample",
+    "WebhookSample",
     "api_request",
     "daemon_error",
     "exposition",

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -83,6 +84,9 @@ SAMPLE = metrics.ServerSample(
     store_map_max_bytes=1 << 40,
     store_readers=3,
     store_max_readers=1024,
+    webhooks=metrics.WebhookSample(
+        hooks=2, records={"pending": 5, "delivered": 40, "failed": 1}, limit=100, dropped_events=3
+    ),
 )
 
 
@@ -98,7 +102,13 @@ def test_sample_gauges() -> None:
     assert value(body, "lws_scanner_state", state="starting") == 0
     assert value(body, "lws_store_map_used_ratio") == pytest.approx(1 / 128)
     assert value(body, "lws_store_bytes") == 1 << 20
-    assert b"lws_webhook_backlog" not in body  # no webhooks in this sample
+    assert value(body, "lws_webhook_backlog") == 5
+    assert value(body, "lws_webhook_outbox_records", state="failed") == 1
+    assert value(body, "lws_webhook_outbox_limit") == 100
+    assert value(body, "lws_webhook_dropped_events_total") == 3
+    assert value(body, "lws_webhooks") == 2
+    bare = metrics.exposition(dataclasses.replace(SAMPLE, webhooks=None))[0]
+    assert b"lws_webhook_backlog" not in bare
 
 
 #: A process of `lws serve` in miniature: the main one counts, starts two

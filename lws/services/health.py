@@ -3,8 +3,8 @@
 # synchronised, the store's chain within ready_max_lag_blocks of monerod's,
 # the scanner not failing), with one reason per failed check; and one
 # snapshot of the state (scanner status, accounts by status, pending
-# requests, store usage) for /metrics and the console's overview. Must not
-# serve HTTP, write to the store or start anything.
+# requests, store usage, the webhook outbox) for /metrics and the console's
+# overview. Must not serve HTTP, write to the store or start anything.
 """Health, readiness and the state of the server."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from lws.errors import DaemonError, DaemonUnavailable
 from lws.scan.status import ScannerStatus, ScanState
 from lws.store import AccountStatus, Reader, RequestKind, StoreUsage
 from lws.wire.health import ReadyReply
+from lws.wire.webhooks import OutboxStats, WebhookDeliveriesParams
 
-from . import storeio
+from . import storeio, webhooks
 from .chainview import chain_height
 from .context import Services
 
@@ -46,6 +47,8 @@ class ServerState(msgspec.Struct, frozen=True, kw_only=True):
     #: Pending requests by kind name (every kind present).
     requests: dict[str, int]
     usage: StoreUsage
+    #: The webhook outbox (services/webhooks' counts).
+    outbox: OutboxStats
 
     @property
     def lag_blocks(self) -> int:
@@ -69,12 +72,14 @@ async def server_state(svc: Services) -> ServerState:
     """One consistent snapshot of the store's counts, with the scanner status."""
     scan_height, accounts, requests = await storeio.read(svc.store, _read_state)
     usage = await trio.to_thread.run_sync(svc.store.usage)
+    outbox = await webhooks.webhook_deliveries(svc, WebhookDeliveriesParams(limit=1))
     return ServerState(
         scanner=_scanner_status(svc),
         scan_height=scan_height,
         accounts=accounts,
         requests=requests,
         usage=usage,
+        outbox=outbox.outbox,
     )
 
 
@@ -100,6 +105,16 @@ def metrics_sample(state: ServerState) -> metrics.ServerSample:
         store_map_max_bytes=state.usage.max_map_bytes,
         store_readers=state.usage.readers,
         store_max_readers=state.usage.max_readers,
+        webhooks=metrics.WebhookSample(
+            hooks=state.outbox.hooks,
+            records={
+                "pending": state.outbox.pending,
+                "delivered": state.outbox.delivered,
+                "failed": state.outbox.failed,
+            },
+            limit=state.outbox.limit,
+            dropped_events=state.outbox.dropped_events,
+        ),
     )
 
 

@@ -28,7 +28,9 @@ from lws.api.admin_routes import ADMIN_ROUTES
 from lws.api.routes import ROUTES
 from tests.conftest import LwsProcess
 from tests.support.gate import DaemonGate
+from tests.support.receiver import Receiver, always
 from tests.support.regtest import Monerod, WalletKeys, free_port
+from tests.support.webhooks import HookAdmin
 
 pytestmark = pytest.mark.e2e
 
@@ -211,13 +213,15 @@ def test_state_gauges_and_scan_counters(server: Server, chain: tuple[Monerod, Da
     assert value(text, "lws_accounts", status="active") == 0
     blocks = value(text, "lws_scan_blocks_total", **{"pass": "tip"})
     monerod.mine(4, wallets[0].address())
-    wait_for(
-        "the scanner at the new tip",
-        lambda: value(server.scrape(), "lws_scan_height") == monerod.height(),
-    )
-    text = server.scrape()
+    tip = monerod.height()
+
+    def at_tip() -> str | None:
+        text = server.scrape()
+        at = value(text, "lws_scan_height") == value(text, "lws_daemon_height") == tip
+        return text if at else None
+
+    text = wait_for("the scanner at the new tip", at_tip)
     assert value(text, "lws_scan_blocks_total", **{"pass": "tip"}) >= blocks + 4
-    assert value(text, "lws_daemon_height") == monerod.height()
     assert value(text, "lws_scan_lag_blocks") == 0
     assert value(text, "lws_scanner_state", state="ok") == 1
     assert value(text, "lws_store_map_bytes") > 0
@@ -247,6 +251,10 @@ def test_no_label_carries_an_address_or_key(server: Server) -> None:
         "console/requests",
         "console/accounts",
         "console/webhooks",
+        "webhook_add",
+        "webhook_delete",
+        "webhook_delete_uuid",
+        "webhook_list",
     }
     for name, labels, _ in samples(text):
         for label, found in labels.items():
@@ -266,3 +274,45 @@ def test_metrics_public(tmp_path: Path, chain: tuple[Monerod, DaemonGate], serve
         assert "lws_api_requests_total" in reply.text or "lws_scan_height" in reply.text
     finally:
         public.lws.stop()
+
+
+def test_webhook_metrics(server: Server) -> None:
+    """Deliveries are counted by outcome; the outbox's backlog is a gauge."""
+    with Receiver() as good, Receiver(always(500)) as bad:
+        hooks = HookAdmin(server.lws.data_dir)
+        try:
+            before = server.scrape()
+            hooks.add(type="new-account", url=good.url())
+            hooks.add(type="new-account", url=bad.url())
+            keys = WalletKeys("observe-hooked")
+            server.lws.post(
+                "login",
+                {
+                    "address": keys.address(),
+                    "view_key": keys.view_secret.hex(),
+                    "create_account": True,
+                    "generated_locally": False,
+                },
+            )
+            good.wait_for(1)
+            bad.wait_for(1)
+            text = wait_for(
+                "both outcomes counted",
+                lambda: (
+                    (t := server.scrape())
+                    and value(t, "lws_webhook_deliveries_total", outcome="retry")
+                    > value(before, "lws_webhook_deliveries_total", outcome="retry")
+                    and t
+                ),
+            )
+        finally:
+            hooks.close()
+    assert (
+        value(text, "lws_webhook_deliveries_total", outcome="delivered")
+        >= value(before, "lws_webhook_deliveries_total", outcome="delivered") + 1
+    )
+    assert value(text, "lws_webhooks") >= 2
+    # The failing receiver's delivery waits for its next retry (10 s away).
+    assert value(text, "lws_webhook_backlog") >= 1
+    assert value(text, "lws_webhook_outbox_records", state="pending") >= 1
+    assert keys.address() not in text
