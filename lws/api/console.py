@@ -5,8 +5,9 @@
 # Strict, Secure under TLS, path /console, ends with the key's revocation or
 # after SESSION_LIFETIME); a CSRF token in every form, checked on every POST;
 # pages: overview, pending requests (accept / reject one or many), accounts
-# (search, status, rescan, delete after a confirmation page), webhooks when
-# lws has them. Every action is a plain form POST answered by a redirect
+# (search, status, rescan, delete after a confirmation page), webhooks (the
+# hooks, the outbox, recent or failed deliveries; delete a hook, send a
+# delivery again). Every action is a plain form POST answered by a redirect
 # (works without JavaScript) and calls the same services as the admin API
 # (services/admin.py), with the console's key as the audit caller. Must not
 # hold business logic or touch the store.
@@ -36,13 +37,18 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 import lws
 from lws.errors import LwsError
-from lws.services import admin, console, health
+from lws.services import admin, console, health, webhooks
 from lws.services.context import Services
 from lws.wire.admin import (
     AddressesParams,
     ModifyAccountStatusParams,
     RequestsParams,
     RescanParams,
+)
+from lws.wire.webhooks import (
+    WebhookDeleteUuidParams,
+    WebhookDeliveriesParams,
+    WebhookRedeliverParams,
 )
 
 from .admin_routes import MAX_ADMIN_BODY
@@ -59,6 +65,8 @@ SESSION_COOKIE = "lws_console"
 #: "accept all" of 10,000 pending requests (MAX_ADMIN_ADDRESSES, ~1 MB of
 #: addresses) fits.
 MAX_FORM_BYTES = MAX_ADMIN_BODY
+#: Deliveries the webhooks page lists (the newest): a page a person reads.
+DELIVERY_ROWS = 50
 #: Seconds between the overview's refreshes (its script; a reload otherwise).
 REFRESH_SECONDS = 10
 #: Every console reply: no caching of pages that show accounts, no framing
@@ -109,9 +117,9 @@ def _csrf_token() -> str:
     return token
 
 
-def console_blueprint(svc: Services, *, tls: bool, webhooks: bool = False) -> Blueprint:
+def console_blueprint(svc: Services, *, tls: bool) -> Blueprint:
     """The console over ``svc``; ``tls``: the admin listener serves HTTPS
-    (the cookie is then Secure); ``webhooks``: lws has webhooks to show."""
+    (the cookie is then Secure)."""
     bp = Blueprint(
         "console",
         __name__,
@@ -154,7 +162,6 @@ def console_blueprint(svc: Services, *, tls: bool, webhooks: bool = False) -> Bl
             signed_in=signed_in,
             section=section,
             nav_pending=pending,
-            webhooks_enabled=webhooks,
             version=lws.__version__,
             network=svc.config.network,
             **values,
@@ -387,6 +394,47 @@ def console_blueprint(svc: Services, *, tls: bool, webhooks: bool = False) -> Bl
         else:
             await flash("Unknown action", "error")
         return back
+
+    # --- webhooks -----------------------------------------------------------------
+
+    @bp.route("/webhooks", methods=["GET"])
+    async def webhooks_page() -> Reply:
+        failed_only = request.args.get("failed") == "1"
+        hooks = await console.hook_rows(svc)
+        listed = await webhooks.webhook_deliveries(
+            svc, WebhookDeliveriesParams(failed=failed_only, limit=DELIVERY_ROWS)
+        )
+        return await _page(
+            "webhooks.html",
+            "webhooks",
+            hooks=hooks,
+            deliveries=listed.deliveries,
+            outbox=listed.outbox,
+            failed_only=failed_only,
+        )
+
+    @bp.route("/webhooks", methods=["POST"])
+    async def webhooks_action() -> Reply:
+        form = await request.form
+        event_id = form.get("delete")
+        delivery_id = form.get("redeliver")
+        if event_id:
+
+            async def delete() -> Any:
+                params = msgspec.convert({"event_ids": [event_id]}, WebhookDeleteUuidParams)
+                return await webhooks.webhook_delete_uuid(svc, params, _caller())
+
+            await _act(delete, lambda _: f"Webhook {event_id} deleted")
+        elif delivery_id:
+
+            async def redeliver() -> Any:
+                params = msgspec.convert({"delivery_id": delivery_id}, WebhookRedeliverParams)
+                return await webhooks.webhook_redeliver(svc, params, _caller())
+
+            await _act(redeliver, lambda _: f"Delivery {delivery_id} queued to be sent again")
+        else:
+            await flash("Unknown action", "error")
+        return redirect(url_for("console.webhooks_page"), 303)
 
     return bp
 

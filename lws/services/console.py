@@ -1,16 +1,18 @@
 # Owns the reads only the operator console needs: the account search (by
 # address prefix and status, at most a page of rows, with the count of all
 # matches) and whether a signed-in console session's admin key is still
-# live. Everything that changes something goes through services/admin.py
-# (the same commands as the admin API and `lws admin`). Must not know HTTP.
+# live, and the registered webhooks with their accounts' addresses.
+# Everything that changes something goes through services/admin.py and
+# services/webhooks.py (the same commands as the admin API and `lws admin`).
+# Must not know HTTP.
 """The console's own reads."""
 
 from __future__ import annotations
 
-from lws.store import AccountStatus, Reader
-from lws.wire.console import AccountRow, AccountSearch
+from lws.store import NO_ACCOUNT, AccountStatus, Reader
+from lws.wire.console import AccountRow, AccountSearch, HookRow
 
-from . import storeio
+from . import storeio, webhooks
 from .context import Services
 from .health import STATUS_NAMES
 
@@ -52,3 +54,31 @@ async def search_accounts(
 async def key_alive(svc: Services, key_id: int) -> bool:
     """Whether admin key ``key_id`` is still live (a revoked key ends its sessions)."""
     return await storeio.read(svc.store, lambda reader: reader.admin_key(key_id) is not None)
+
+
+async def hook_rows(svc: Services) -> list[HookRow]:
+    """Every registered webhook (webhook_list), with its account's address."""
+    listed = await webhooks.webhook_list(svc)
+    users = {group.key.user for group in listed.webhooks} - {NO_ACCOUNT}
+
+    def addresses(reader: Reader) -> dict[int, str]:
+        found = {}
+        for account_id in users:
+            record = reader.account(account_id)
+            if record is not None:
+                found[account_id] = record.address
+        return found
+
+    known = await storeio.read(svc.store, addresses)
+    return [
+        HookRow(
+            type=group.key.type,
+            address=known.get(group.key.user, ""),
+            url=value.url,
+            payment_id=value.payment_id,
+            confirmations=value.confirmations,
+            event_id=value.event_id,
+        )
+        for group in listed.webhooks
+        for value in group.value
+    ]

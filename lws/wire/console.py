@@ -21,3 +21,16 @@ class AccountSearch(msgspec.Struct, frozen=True, kw_only=True):
     #: Accounts that match (rows holds at most the search's limit of them).
     total: int
     rows: list[AccountRow]
+
+
+class HookRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One registered webhook as the console lists it."""
+
+    #: tx-confirmation, tx-spend or new-account.
+    type: str
+    #: The account's address ("" for new-account hooks, or an account gone).
+    address: str
+    url: str
+    payment_id: str
+    confirmations: int
+    event_id: str

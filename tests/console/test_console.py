@@ -28,7 +28,9 @@ from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.conftest import LwsProcess
 from tests.support.browser import LAPTOP, PHONE, overflows_horizontally, screenshots
+from tests.support.receiver import Receiver, always
 from tests.support.regtest import Monerod, WalletKeys, free_port
+from tests.support.webhooks import HookAdmin
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -110,7 +112,14 @@ def console(tmp_path_factory: pytest.TempPathFactory, monerod: Monerod) -> Itera
     workdir = tmp_path_factory.mktemp("console")
     admin_port = free_port()
     lws = LwsProcess(
-        workdir, monerod, "--admin-listen", f"127.0.0.1:{admin_port}", auto_accept=False
+        workdir,
+        monerod,
+        "--admin-listen",
+        f"127.0.0.1:{admin_port}",
+        # A failing webhook receiver: one quick retry, then the delivery is failed.
+        "--webhook-retry-delays",
+        "0.2",
+        auto_accept=False,
     )
     try:
         key_id, key = _create_key(lws.data_dir, "console-test")
@@ -309,3 +318,39 @@ def test_a_revoked_key_ends_its_sessions(browser: Browser, console: Console) -> 
         assert page.url.endswith("/console/login")
     finally:
         ctx.close()
+
+
+def test_webhooks_page(page: Page, console: Console) -> None:
+    with Receiver() as good, Receiver(always(500)) as bad:
+        hooks = HookAdmin(console.lws.data_dir)
+        try:
+            kept = hooks.add(type="new-account", url=good.url("/kept"))
+            gone = hooks.add(type="new-account", url=bad.url("/failing"))
+        finally:
+            hooks.close()
+        wallet = WalletKeys("console-hooked")
+        console.queue(wallet)  # a queued create request is a new-account event
+        good.wait_for(1)
+        bad.wait_for(2)  # the first attempt and its one retry: then failed
+        sign_in(page, console)
+        page.click("nav >> text=Webhooks")
+        assert page.locator("tbody tr", has_text=good.url("/kept")).count() >= 1
+        page.wait_for_timeout(500)
+        page.reload()
+        look_at(page, "webhooks")
+        page.click("text=Show failed deliveries only")
+        failed = page.locator("tbody tr", has_text="failed")
+        assert failed.count() >= 1
+        arrivals = len(bad.snapshot())
+        failed.first.locator("button:has-text('Send again')").click()
+        assert "queued to be sent again" in flash(page)
+        bad.wait_for(arrivals + 1)  # redelivered, with the same delivery id
+        assert len({r.headers["x-lws-delivery"] for r in bad.snapshot()}) == 1
+        row = page.locator("tbody tr", has_text=bad.url("/failing"))
+        page.goto(f"{console.url}/console/webhooks")
+        row = page.locator("tr", has_text=bad.url("/failing")).filter(
+            has=page.locator("button:has-text('Delete')")
+        )
+        row.locator("button:has-text('Delete')").click()
+        assert f"Webhook {gone['event_id']} deleted" in flash(page)
+        assert kept["event_id"] not in flash(page)
