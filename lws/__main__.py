@@ -12,7 +12,7 @@ from typing import Any
 
 import trio
 
-from lws.config import load_config
+from lws.config import Config, load_config_sources, to_toml
 from lws.errors import LwsError
 from lws.gc_tuning import tune_for_long_running
 
@@ -81,6 +81,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--scan-batch-blocks", type=int, help="blocks per write transaction")
     serve.add_argument("--poll-interval", type=float, help="seconds between polls at the tip")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--metrics-public",
+        action="store_true",
+        default=None,
+        help="serve /metrics on the admin listener without an admin key",
+    )
+    serve.add_argument(
+        "--ready-max-lag-blocks", type=int, help="/ready fails beyond this scanner lag"
+    )
+    serve.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the configuration (file, environment, flags), print it, and exit",
+    )
     serve.add_argument("--webhook-timeout", type=float, help="seconds a receiver has to answer")
     serve.add_argument(
         "--webhook-retry-delays",
@@ -118,7 +132,7 @@ def _delays(text: str) -> list[float]:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    skip = {"command", "config"}
+    skip = {"command", "config", "check_config"}
     return {k: v for k, v in vars(args).items() if k not in skip and v is not None}
 
 
@@ -136,10 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         args = _parser().parse_args(["serve", *(argv or [])])
     try:
-        config = load_config(args.config, _overrides(args))
+        config, sources = load_config_sources(args.config, _overrides(args))
     except LwsError as exc:
         print(f"lws: {exc}", file=sys.stderr)
         return 2
+    if getattr(args, "check_config", False):
+        return _check_config(config, sources, args.config)
     logging.basicConfig(
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -158,6 +174,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    return 0
+
+
+def _check_config(config: Config, sources: dict[str, str], path: str | None) -> int:
+    """``lws serve --check-config``: the effective configuration on stdout
+    (TOML that loads back to it), a verdict on stderr; starts nothing."""
+    from lws.app import preflight
+
+    try:
+        preflight(config)
+    except LwsError as exc:
+        print(f"lws: {exc}", file=sys.stderr)
+        return 2
+    origin = f"file {path}, then " if path else ""
+    print(f"# lws effective configuration ({origin}LWS_* environment, then flags)")
+    print(to_toml(config, sources), end="")
+    if config.daemon_url is None:
+        print("lws: no daemon_url: lws serve would run the regtest playground", file=sys.stderr)
+    print("lws: configuration OK", file=sys.stderr)
     return 0
 
 

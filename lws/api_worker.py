@@ -1,7 +1,8 @@
 # Owns the composition root of one API worker process of `lws serve` with
 # api_workers > 1 (beside lws/app.py, the main process's): started by
 # lws/api/supervisor.py with the main process's listening sockets as inherited
-# descriptors (their numbers in argv), its config as the first line on stdin
+# descriptors (their numbers in argv, after `--metrics-dir DIR` when the main
+# process counts metrics in files), its config as the first line on stdin
 # and the scanner's status as later lines; it serves the wallet API on those
 # sockets (Quart-Trio on Hypercorn, /feed with its own hub) over its own
 # store handle, daemon client and caches (rate budgets are shared,
@@ -23,6 +24,8 @@ import sys
 import msgspec
 import trio
 
+from lws import metrics
+from lws.api import instrument
 from lws.api.serve import AppServer
 from lws.api.wallet import create_app
 from lws.api.worker_pipe import READY, WAKE, LineReader
@@ -62,7 +65,7 @@ async def serve(fds: list[int]) -> None:
     shutdown = trio.Event()
     services = Services(config, store, daemon, lambda: status[0], wake_scanner=wake_scanner)
     hub = FeedHub(store)  # /feed connections this worker accepts follow its own store handle
-    app = create_app(services, feed_hub=hub)
+    app = instrument.for_quart(create_app(services, feed_hub=hub), "wallet")
     api = AppServer(config, app, shutdown=shutdown, inherited=sockets)
 
     async def follow_main() -> None:
@@ -97,9 +100,14 @@ async def serve(fds: list[int]) -> None:
 
 
 def main() -> None:
+    args = sys.argv[1:]
+    if args[:1] == ["--metrics-dir"]:
+        # Count into the main process's directory: its /metrics sums every process.
+        metrics.join_multiprocess(args[1])
+        args = args[2:]
     tune_for_long_running()
     try:
-        trio.run(serve, [int(fd) for fd in sys.argv[1:]])
+        trio.run(serve, [int(fd) for fd in args])
     except KeyboardInterrupt:
         pass
 

@@ -12,11 +12,19 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import ssl
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import trio
 
+from lws import metrics
+from lws.api import instrument
 from lws.api.admin import create_admin_app
+from lws.api.console import console_blueprint
+from lws.api.observe import observe_blueprint
 from lws.api.serve import AppServer, check_listeners
 from lws.api.supervisor import ApiWorkers
 from lws.api.wallet import create_app
@@ -36,11 +44,18 @@ log = logging.getLogger(__name__)
 async def run(
     config: Config, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Serve until SIGINT/SIGTERM; ``task_status.started(API addresses)`` once listening."""
+    """Serve until SIGINT/SIGTERM; ``task_status.started(API addresses)`` once listening.
+    Every process started inside counts its metrics into one directory (lws.metrics)."""
+    with metrics.multiprocess_files() as metrics_dir:
+        await _run(config, metrics_dir, task_status=task_status)
+
+
+async def _run(
+    config: Config, metrics_dir: Path | None, *, task_status: trio.TaskStatus[list[str]]
+) -> None:
     if config.daemon_url is None:
         raise ValueError("run() needs a daemon_url; the playground supplies one")
-    check_listeners(config, config.listen)
-    check_listeners(config, config.admin_listen)
+    preflight(config)
     config.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
     cluster = await _connect_scan_cluster(config)  # before anything: a clear error if absent
     store = Store.open(config.data_path / "store", network=config.network)
@@ -63,12 +78,12 @@ async def run(
 
     shutdown = trio.Event()
     services = Services(config, store, daemon, scanner_status, wake_scanner=scanner.wake)
-    app = create_app(services, feed_hub=hub)
+    app = instrument.for_quart(create_app(services, feed_hub=hub), "wallet")
     api = AppServer(config, app, shutdown=shutdown)
     admin_api = (
         AppServer(
             config,
-            create_admin_app(services),
+            admin_listener_app(services),
             listen=config.admin_listen,
             shutdown=shutdown,
             name="admin API",
@@ -100,6 +115,7 @@ async def run(
                     config.api_processes() - 1,
                     status=scanner_status,
                     wake=scanner.wake,
+                    metrics_dir=metrics_dir,
                 )
                 await nursery.start(workers.run, shutdown)
                 log.info("%d API worker processes share the listeners", config.api_processes() - 1)
@@ -116,6 +132,16 @@ async def run(
         if cluster is not None:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(cluster.close)
+
+
+def admin_listener_app(services: Services) -> instrument.RequestMetrics:
+    """The admin listener's one app: the admin API, /health, /ready and
+    /metrics, and the operator console; its requests counted as "admin"."""
+    app = create_admin_app(services)
+    app.register_blueprint(observe_blueprint(services))
+    tls = services.config.tls_certificate is not None
+    app.register_blueprint(console_blueprint(services, tls=tls))
+    return instrument.for_quart(app, "admin")
 
 
 async def _connect_scan_cluster(config: Config) -> ScanWorkers | None:
@@ -159,3 +185,32 @@ async def _watch_signals(shutdown: trio.Event) -> None:
         async for _ in signals:
             shutdown.set()
             return
+
+
+def preflight(config: Config) -> None:
+    """The checks of a configuration that need no store, daemon or socket,
+    run by ``run`` before it starts anything and by ``lws serve
+    --check-config``: listeners (no plain HTTP on a public address unless
+    allowed), the TLS certificate and key load, the daemon URL is an http(s)
+    URL, the data folder is a writable folder (or can be made). A
+    ConfigError names the option."""
+    check_listeners(config, config.listen)
+    check_listeners(config, config.admin_listen)
+    if config.tls_certificate is not None:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                config.tls_certificate, config.tls_key
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"tls_certificate/tls_key: cannot load them: {exc}") from None
+    if config.daemon_url is not None:
+        url = urlsplit(config.daemon_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(f"daemon_url: {config.daemon_url!r} is not an http(s) URL")
+    where = config.data_path
+    while not where.exists() and where.parent != where:
+        where = where.parent  # the folder that would be created in
+    if not where.is_dir():
+        raise ConfigError(f"data_dir: {where} is not a folder")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise ConfigError(f"data_dir: {where} is not writable by this user")

@@ -29,6 +29,10 @@ ENV_PREFIX = "LWS_"
 MAX_API_WORKERS = 32
 #: api_workers = 0 (the default) serves the API from one process per core, at most this many.
 AUTO_API_WORKERS_MAX = 4
+#: Blocks the scanner may trail monerod and still be ready: it trails by 0-1
+#: at the tip (it polls every poll_interval); 10 blocks (~20 minutes of
+#: chain) means it is stuck or far behind, and wallets would see stale data.
+DEFAULT_READY_LAG_BLOCKS = 10
 #: Webhook retries: BTCPay Server's schedule (10 s, 1 min, then 10 min x 6:
 #: 9 attempts over ~71 minutes) before a delivery is marked failed.
 DEFAULT_WEBHOOK_RETRY_DELAYS = (10.0, 60.0, 600.0, 600.0, 600.0, 600.0, 600.0, 600.0)
@@ -105,6 +109,12 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     #: --webhook-ssl-verification system_ca); false accepts any.
     webhook_verify_tls: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Serve GET /metrics on the admin listener without an admin key (for a
+    #: Prometheus server that scrapes it; /health and /ready never need one).
+    metrics_public: bool = False
+    #: /ready answers 503 when the store's chain is more than this many
+    #: blocks below monerod's (DEFAULT_READY_LAG_BLOCKS).
+    ready_max_lag_blocks: int = DEFAULT_READY_LAG_BLOCKS
 
     def api_processes(self) -> int:
         """How many processes serve the API (api_workers with 0 resolved)."""
@@ -132,6 +142,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             raise ConfigError("scan_batch_blocks must be >= 1")
         if not self.poll_interval > 0:
             raise ConfigError("poll_interval must be > 0")
+        if self.ready_max_lag_blocks < 0:
+            raise ConfigError("ready_max_lag_blocks must be >= 0")
         if not 0 < self.webhook_timeout <= MAX_WEBHOOK_TIMEOUT:
             raise ConfigError(f"webhook_timeout must be in (0, {MAX_WEBHOOK_TIMEOUT:g}] seconds")
         if len(self.webhook_retry_delays) > MAX_WEBHOOK_RETRIES or not all(
@@ -238,9 +250,11 @@ def _gather(
     path: str | os.PathLike[str] | None,
     overrides: Mapping[str, Any] | None,
     environ: Mapping[str, str] | None,
-) -> dict[str, Any]:
-    """The raw values of the file, then the environment, then ``overrides``."""
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The raw values of the file, then the environment, then ``overrides``;
+    and where each came from ("file", "environment" or "flag")."""
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     if path is not None:
         try:
             text = Path(path).read_bytes()
@@ -253,9 +267,14 @@ def _gather(
         if not isinstance(file_values, dict):
             raise ConfigError(f"config file {path} is not a table")
         values.update(file_values)
-    values.update(_from_env(os.environ if environ is None else environ))
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return values
+        sources.update(dict.fromkeys(file_values, "file"))
+    from_env = _from_env(os.environ if environ is None else environ)
+    values.update(from_env)
+    sources.update(dict.fromkeys(from_env, "environment"))
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values.update(flags)
+    sources.update(dict.fromkeys(flags, "flag"))
+    return values, sources
 
 
 def load_config(
@@ -264,9 +283,19 @@ def load_config(
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     """Build the configuration; a ConfigError names the offending key."""
-    values = _gather(path, overrides, environ)
+    return load_config_sources(path, overrides, environ)[0]
+
+
+def load_config_sources(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Config, dict[str, str]]:
+    """load_config, and where each option set came from ("file", "environment"
+    or "flag"; options left out are at their default)."""
+    values, sources = _gather(path, overrides, environ)
     try:
-        return msgspec.convert(values, Config, strict=False)
+        return msgspec.convert(values, Config, strict=False), sources
     except msgspec.ValidationError as exc:
         raise ConfigError(f"config: {exc}") from exc
 
@@ -278,5 +307,31 @@ def configured_network(
 ) -> str | None:
     """The network the file, environment or ``overrides`` name; None when
     none does (``lws admin`` then takes the one its store records)."""
-    network = _gather(path, overrides, environ).get("network")
+    network = _gather(path, overrides, environ)[0].get("network")
     return None if network is None else str(network)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return msgspec.json.encode(value).decode()  # a JSON string is a TOML basic string
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def to_toml(config: Config, sources: Mapping[str, str]) -> str:
+    """``config`` as a TOML file that loads back to it, each line saying where
+    its value came from (an unset option is a comment)."""
+    lines = []
+    for name in config.__struct_fields__:
+        value = getattr(config, name)
+        source = sources.get(name, "default")
+        if value is None:
+            lines.append(f"# {name} is not set ({source})")
+        else:
+            lines.append(f"{name} = {_toml_value(value)}  # {source}")
+    return "\n".join(lines) + "\n"

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +54,11 @@ class LwsProcess:
         *extra: str,
         auto_accept: bool = True,
         daemon_url: str | None = None,
+        wrapper: Sequence[str] = (),
     ) -> None:
         """``auto_accept`` False: accounts wait for an operator; ``daemon_url``
-        reaches ``daemon`` another way (tests/support/gate.py)."""
+        reaches ``daemon`` another way (tests/support/gate.py); ``wrapper``: a
+        command line that runs the rest (``lws serve ...``) with exec."""
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.port = free_port()
@@ -65,6 +67,7 @@ class LwsProcess:
         self.log_path = workdir / "lws.log"
         self.proc = subprocess.Popen(
             [
+                *wrapper,
                 sys.executable,
                 "-m",
                 "lws",

@@ -14,6 +14,7 @@ import logging
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import msgspec
 import trio
@@ -51,12 +52,16 @@ class ApiWorkers:
         *,
         status: ScannerStatusProvider,
         wake: Callable[[], None],
+        metrics_dir: Path | None = None,
     ) -> None:
+        """``metrics_dir``: the main process's metrics directory, which the
+        workers count into (lws.metrics; None: they count in memory)."""
         self.config = config
         self.fds = [sock.fileno() for sock in sockets]
         self.count = count
         self.status = status
         self.wake = wake
+        self.metrics_dir = metrics_dir
         #: Process ids of the running workers (tests and logs).
         self.pids: set[int] = set()
 
@@ -97,7 +102,13 @@ class ApiWorkers:
         task_status: trio.TaskStatus[None] | None,
     ) -> int | None:
         proc = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "lws.api_worker", *map(str, self.fds)],
+            [
+                sys.executable,
+                "-m",
+                "lws.api_worker",
+                *(["--metrics-dir", str(self.metrics_dir)] if self.metrics_dir else []),
+                *map(str, self.fds),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             pass_fds=self.fds,

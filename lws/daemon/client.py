@@ -2,19 +2,23 @@
 # with timeouts, typed errors and the network check; large replies are
 # decoded in a worker thread, off the event loop. Must not retry, sleep,
 # store anything or parse blocks beyond the reply envelope: the scanner and
-# services decide what to do with failures and data.
+# services decide what to do with failures and data. Each failed call counts
+# once in lws_daemon_errors_total (lws.metrics), by kind.
 """The monerod client."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Sequence
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 import msgspec
 import trio
 
+from lws import metrics
 from lws.errors import DaemonError, DaemonUnavailable, LwsError
 from lws.monero import epee
 from lws.monero.errors import MoneroFormatError
@@ -23,6 +27,7 @@ from .blocks_reply import BlocksReply, check_status, checked_blocks_reply, fast_
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 #: Seconds to wait for monerod to accept a connection.
 CONNECT_TIMEOUT_S = 5.0
@@ -52,6 +57,36 @@ class NetworkMismatch(LwsError):
     http_status = 503
 
 
+#: Set while a counted call runs in this task: the calls it makes (get_info
+#: inside check_network, json_rpc inside get_info...) do not count again.
+_IN_CALL: ContextVar[bool] = ContextVar("lws_daemon_in_call", default=False)
+
+
+def _counted(call: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Count a failure of ``call`` in lws_daemon_errors_total, once per outermost call."""
+
+    @functools.wraps(call)
+    async def counted(*args: P.args, **kwargs: P.kwargs) -> T:
+        if _IN_CALL.get():
+            return await call(*args, **kwargs)
+        token = _IN_CALL.set(True)
+        try:
+            return await call(*args, **kwargs)
+        except NetworkMismatch:
+            metrics.daemon_error("wrong_network")
+            raise
+        except DaemonUnavailable:
+            metrics.daemon_error("unavailable")
+            raise
+        except DaemonError:
+            metrics.daemon_error("error")
+            raise
+        finally:
+            _IN_CALL.reset(token)
+
+    return counted
+
+
 class DaemonInfo(msgspec.Struct, frozen=True):
     height: int
     top_block_hash: str = ""
@@ -67,6 +102,20 @@ class DaemonInfo(msgspec.Struct, frozen=True):
     status: str = ""
     outgoing_connections_count: int = 0
     incoming_connections_count: int = 0
+
+    @property
+    def bootstrapped(self) -> bool:
+        """monerod answers from a bootstrap daemon (untrusted data): not scanned from."""
+        return self.untrusted or (
+            self.was_bootstrap_ever_used and bool(self.bootstrap_daemon_address)
+        )
+
+    @property
+    def syncing(self) -> bool:
+        """monerod is still fetching its own chain (an offline regtest node never is)."""
+        return self.busy_syncing or (
+            not self.synchronized and not self.offline and self.target_height > self.height
+        )
 
 
 class Daemon:
@@ -105,6 +154,7 @@ class Daemon:
             raise DaemonError(f"monerod reply on {path} exceeds {MAX_REPLY_BYTES} bytes")
         return reply
 
+    @_counted
     async def json_rpc(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         body = {"jsonrpc": "2.0", "id": "0", "method": method, "params": params or {}}
         reply = await self._post("/json_rpc", json=body)
@@ -124,6 +174,7 @@ class Daemon:
         check_status(method, result)
         return result
 
+    @_counted
     async def call(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """A plain-JSON endpoint (``/get_transactions``, ``/send_raw_transaction``...)."""
         reply = await self._post(path, json=body or {})
@@ -135,6 +186,7 @@ class Daemon:
             raise DaemonError(f"monerod sent a non-object for {path}")
         return data
 
+    @_counted
     async def call_bin(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._call_bin(path, body, _as_is)
 
@@ -166,6 +218,7 @@ class Daemon:
 
     # --- typed calls -------------------------------------------------------
 
+    @_counted
     async def get_info(self) -> DaemonInfo:
         result = await self.json_rpc("get_info")
         try:
@@ -173,6 +226,7 @@ class Daemon:
         except msgspec.ValidationError as exc:
             raise DaemonError(f"monerod get_info: {exc}") from exc
 
+    @_counted
     async def check_network(self, network: str) -> DaemonInfo:
         """Refuse a daemon of another network, one that is syncing or bootstrapping."""
         info = await self.get_info()
@@ -184,6 +238,7 @@ class Daemon:
             )
         return info
 
+    @_counted
     async def get_blocks(self, block_ids: Sequence[bytes], start_height: int = 0) -> BlocksReply:
         """Pruned blocks after the newest of ``block_ids`` that monerod knows.
 
@@ -203,16 +258,19 @@ class Daemon:
             fast_blocks_reply,
         )
 
+    @_counted
     async def get_height(self) -> tuple[int, str]:
         data = await self.call("/get_height")
         check_status("/get_height", data)
         return int(data["height"]), str(data.get("hash", ""))
 
+    @_counted
     async def get_pool_hashes(self) -> list[bytes]:
         data = await self.call("/get_transaction_pool_hashes")
         check_status("/get_transaction_pool_hashes", data)
         return [bytes.fromhex(h) for h in data.get("tx_hashes", [])]
 
+    @_counted
     async def get_transactions(
         self, hashes: Sequence[bytes], *, prune: bool = True
     ) -> list[dict[str, Any]]:
@@ -230,6 +288,7 @@ class Daemon:
 
     # --- typed calls for the wallet API: fees, forks, decoys, relay ----------
 
+    @_counted
     async def get_fee_estimate(self) -> FeeEstimate:
         result = await self.json_rpc("get_fee_estimate")
         try:
@@ -237,6 +296,7 @@ class Daemon:
         except msgspec.ValidationError as exc:
             raise DaemonError(f"monerod get_fee_estimate: {exc}") from exc
 
+    @_counted
     async def hard_fork_info(self) -> HardForkInfo:
         result = await self.json_rpc("hard_fork_info")
         try:
@@ -244,6 +304,7 @@ class Daemon:
         except msgspec.ValidationError as exc:
             raise DaemonError(f"monerod hard_fork_info: {exc}") from exc
 
+    @_counted
     async def get_output_distribution(
         self, amount: int = 0, *, from_height: int = 0, to_height: int = 0
     ) -> OutputDistribution:
@@ -272,6 +333,7 @@ class Daemon:
                 f"monerod get_output_distribution reply is malformed: {exc!r}"
             ) from exc
 
+    @_counted
     async def get_output_histogram(self, amounts: Sequence[int]) -> list[OutputHistogramEntry]:
         """How many outputs of each cleartext (pre-RingCT) amount exist and are unlocked."""
         result = await self.json_rpc(
@@ -291,6 +353,7 @@ class Daemon:
         except msgspec.ValidationError as exc:
             raise DaemonError(f"monerod get_output_histogram: {exc}") from exc
 
+    @_counted
     async def get_outs(self, wanted: Sequence[tuple[int, int]]) -> list[OutEntry]:
         """Keys and commitments of ``(amount, global index)`` outputs, in request order."""
         found: list[OutEntry] = []
@@ -310,6 +373,7 @@ class Daemon:
             found.extend(outs)
         return found
 
+    @_counted
     async def send_raw_transaction(self, tx_hex: str) -> SendResult:
         """Relay a transaction; a refusal is a result (``ok`` false), not an exception."""
         data = await self.call(

@@ -5,7 +5,8 @@
 # deliveries go one at a time in seq order; per host, a few at a time; hosts
 # whose attempts time out share a separate small pool, so a hanging receiver
 # holds only its own hooks. Must not write events (the store's writers do)
-# or decide what a body says (bodies.py).
+# or decide what a body says (bodies.py). Each attempt's outcome is counted in
+# lws_webhook_deliveries_total (lws.metrics).
 """The webhook delivery engine, a long-running part of `lws serve`."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import httpx
 import msgspec
 import trio
 
+from lws import metrics
 from lws.store import DeliveryRecord, DeliveryState, HookRecord, OutboxInfo, Reader, Store, Writer
 
 from .bodies import event_name, render, signature
@@ -390,10 +392,12 @@ class DeliveryEngine:
             if 200 <= status < 300:
                 state, next_attempt = DeliveryState.DELIVERED, 0.0
                 self.status.delivered += 1
+                metrics.webhook_delivery("delivered")
                 self._finish(queue, seq)
             elif attempt > len(self.settings.retry_delays):
                 state, next_attempt = DeliveryState.FAILED, 0.0
                 self.status.failed += 1
+                metrics.webhook_delivery("failed")
                 log.warning(
                     "webhook delivery %s to %s failed for good after %d attempts: %s",
                     delivery_id,
@@ -406,6 +410,7 @@ class DeliveryEngine:
                 state = DeliveryState.PENDING
                 next_attempt = now + self.settings.retry_delays[attempt - 1]
                 self.status.retried += 1
+                metrics.webhook_delivery("retry")
                 queue.due[seq] = next_attempt
                 self._release(queue)
             updated = msgspec.structs.replace(

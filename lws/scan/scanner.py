@@ -3,15 +3,16 @@
 # imported ones, reorg rollback, pool view), with backoff while the daemon is
 # down, progress in the logs and its status (status.py). CPU work goes to the
 # worker pool (pool.py), the records of a batch are built by batch_write.py,
-# storage is lws.store (one write transaction per batch). It reloads its
-# accounts every round and wakes early when told (wake()) or when another
-# process (`lws admin`) changed the accounts (the store's account-change
-# counter). Must not serve HTTP or decide anything about accounts beyond
-# scanning them.
+# storage is lws.store (one write transaction per batch); blocks and (tx,
+# account) pairs scanned are counted in lws.metrics. It reloads its accounts
+# every round and wakes early when told (wake()) or when another process
+# (`lws admin`) changed the accounts (the store's account-change counter).
+# Must not serve HTTP or decide anything about accounts beyond scanning them.
 """The scanner task."""
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from typing import Any
 import msgspec
 import trio
 
+from lws import metrics
 from lws.daemon import MAX_BLOCKS_PER_REPLY, BlocksReply, Daemon, NetworkMismatch
 from lws.errors import DaemonError, DaemonUnavailable, ScanClusterUnavailable, ScanWorkerError
 from lws.monero.errors import MoneroFormatError
@@ -166,13 +168,11 @@ class Scanner:
         """One round: tip pass, catch-up pass, pool. True if blocks were scanned."""
         info = await self.daemon.check_network(self.network)
         self._update(daemon_height=info.height)
-        if info.untrusted or info.was_bootstrap_ever_used and info.bootstrap_daemon_address:
+        if info.bootstrapped:
             raise DaemonUnavailable(
                 "monerod is serving from a bootstrap daemon: not scanning from it"
             )
-        if info.busy_syncing or (
-            not info.synchronized and not info.offline and info.target_height > info.height
-        ):
+        if info.syncing:
             self._set_state(
                 ScanState.SYNCHRONIZING,
                 f"monerod is syncing ({info.height}/{info.target_height})",
@@ -186,7 +186,9 @@ class Scanner:
         chain_next = 0 if top is None else top[0] + 1
         tip = [a for a in accounts if a.record.scan_height >= chain_next]
         behind = [a for a in accounts if a.record.scan_height < chain_next]
-        self._update(accounts_active=len(accounts), accounts_behind=len(behind))
+        self._update(
+            chain_height=chain_next, accounts_active=len(accounts), accounts_behind=len(behind)
+        )
 
         scanned = await self._tip_pass(tip, top, info.height)
         if behind and not scanned:
@@ -257,6 +259,7 @@ class Scanner:
                 "%d accounts changed during the scan; they are rescanned next round", len(skipped)
             )
         self._progress(len(new_blocks), new_blocks[-1].height + 1)
+        metrics.scanned_blocks(len(new_blocks), "tip")
         return True
 
     async def _catch_up_pass(self, behind: list[_Account], chain_next: int) -> bool:
@@ -290,6 +293,7 @@ class Scanner:
             self.store.transact, lambda w: w.add_block_batch(start, [], shares)
         )
         self._progress(len(blocks), end)
+        metrics.scanned_blocks(len(blocks), "catch_up")
         return True
 
     async def _scan_batch(
@@ -301,9 +305,14 @@ class Scanner:
         slices before it are in, while the workers scan the rest."""
         self.pool.set_accounts([a.view_key for a in participants])
         builder = AccountBatchBuilder(self.store, self._owned_filter, participants, start, end)
+        # A tx at height h is scanned for each participant whose scan starts at or below h.
+        starts = sorted(a.record.scan_height for a in participants)
 
         async def on_slice(part: ParsedBatch | SpendBatch, rows: ReceivedRows) -> None:
             log_skipped(part)
+            metrics.scanned_pairs(
+                sum(bisect.bisect_right(starts, meta.height) for meta in part.metas), "chain"
+            )
             if participants:
                 await trio.to_thread.run_sync(builder.add, part, rows)
 
@@ -385,6 +394,7 @@ class Scanner:
         if accounts:
             self.pool.set_accounts([a.view_key for a in accounts])
             rows = await self.pool.find_received(txs)
+            metrics.scanned_pairs(len(txs) * len(accounts), "pool")
         else:
             rows = [{} for _ in txs]
         for tx_hash, row in zip(hashes, rows, strict=True):

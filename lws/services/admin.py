@@ -459,6 +459,12 @@ def _find_key(reader: Reader, presented: bytes) -> int | None:
 async def authenticate(svc: Services, auth: str | None) -> Caller:
     """The caller of an admin API request presenting ``auth``; 403 for a
     missing, malformed, unknown or revoked key (one text for all)."""
+    return Caller(f"key {await authenticate_key_id(svc, auth)}")
+
+
+async def authenticate_key_id(svc: Services, auth: str | None) -> int:
+    """The id of the live admin key ``auth`` (the console keeps it in its
+    session); 403 as ``authenticate``."""
     if auth is None or len(auth) != 2 * ADMIN_KEY_BYTES:
         raise Forbidden(FORBIDDEN_KEY_TEXT)
     try:
@@ -468,4 +474,4 @@ async def authenticate(svc: Services, auth: str | None) -> Caller:
     key_id = await storeio.read(svc.store, lambda reader: _find_key(reader, presented))
     if key_id is None:
         raise Forbidden(FORBIDDEN_KEY_TEXT)
-    return Caller(f"key {key_id}")
+    return key_id

@@ -55,6 +55,7 @@ from .records import (
     SpendEvent,
     SpendRecord,
     StoreMeta,
+    StoreUsage,
     TrackerRecord,
 )
 from .schema import FORMAT_VERSION, NO_ACCOUNT, tx_index_of
@@ -101,6 +102,7 @@ __all__ = [
     "StoreError",
     "StoreMeta",
     "StoreOpenError",
+    "StoreUsage",
     "UnknownAccount",
     "UnknownRequest",
     "WrongNetwork",

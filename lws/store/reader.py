@@ -150,6 +150,13 @@ class Reader:
     def count_accounts(self) -> int:
         return self._txn.stat(self._t.accounts)["entries"]
 
+    def account_counts(self) -> dict[AccountStatus, int]:
+        """How many accounts have each status (every status, 0 included)."""
+        counts = dict.fromkeys(AccountStatus, 0)
+        for _, record in self.accounts():
+            counts[record.status] += 1
+        return counts
+
     # -- outputs and spends ---------------------------------------------------
     def outputs(self, account_id: int, from_height: int = 0) -> list[OutputRecord]:
         """The account's mined outputs at or above ``from_height``, in chain

@@ -353,3 +353,18 @@ ADMIN_KEY_DECODER: Final = msgspec.msgpack.Decoder(AdminKeyRecord)
 
 def encode(record: _Record) -> bytes:
     return _ENCODER.encode(record)
+
+
+class StoreUsage(msgspec.Struct, frozen=True):
+    """How full the store is (Store.usage; metrics and the console show it)."""
+
+    #: Size of the data file on disk.
+    file_bytes: int
+    #: Pages in use up to the highest one ever used (LMDB reuses freed pages below it).
+    used_bytes: int
+    #: The current map size (grows by doubling, up to max_map_bytes).
+    map_bytes: int
+    max_map_bytes: int
+    #: Reader slots in use by every process of the store, and in all.
+    readers: int
+    max_readers: int

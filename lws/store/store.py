@@ -23,6 +23,7 @@ from .errors import FormatError, StoreError, StoreOpenError, WrongNetwork
 from .memo import RecordMemos
 from .migrations import MIGRATIONS, Migration
 from .reader import Reader, Tables
+from .records import StoreUsage
 from .writer import Writer
 
 T = TypeVar("T")
@@ -163,6 +164,24 @@ class Store:
     @property
     def map_size(self) -> int:
         return self._env.info()["map_size"]
+
+    def usage(self) -> StoreUsage:
+        """Sizes and reader slots, from LMDB's own counters (no transaction)."""
+        with self._cond:
+            info = self._env.info()
+            page = self._env.stat()["psize"]
+        try:
+            file_bytes = (self._path / "data.mdb").stat().st_size
+        except OSError:
+            file_bytes = 0
+        return StoreUsage(
+            file_bytes=file_bytes,
+            used_bytes=(info["last_pgno"] + 1) * page,
+            map_bytes=info["map_size"],
+            max_map_bytes=s.MAX_MAP_SIZE,
+            readers=info["num_readers"],
+            max_readers=info["max_readers"],
+        )
 
     def generation(self) -> int | None:
         """The id of the last committed write transaction (any process's):
