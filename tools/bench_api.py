@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -151,6 +152,23 @@ def seed(store_path: Path, hashes: list[bytes], outputs: int, spends: int) -> No
             spends=tuple(spend_records),
         )
         store.transact(lambda w: w.add_block_batch(0, hashes, {account: batch}))
+
+
+def seed_with(checkout: Path, store_path: Path, hashes: list[bytes], args: Any) -> None:
+    """The same store, seeded by ``checkout``'s own code (an earlier lws
+    writes the store format it reads); its bench_api.seed fixes the path."""
+    code = (
+        "import sys; from pathlib import Path; from tools.bench_api import seed\n"
+        "hashes = [bytes.fromhex(h) for h in sys.stdin.read().split()]\n"
+        f"seed(Path({str(store_path)!r}), hashes, {args.outputs}, {args.spends})\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code],
+        input=" ".join(h.hex() for h in hashes),
+        text=True,
+        cwd=checkout,
+        check=True,
+    )
 
 
 def block_hashes(daemon: Monerod, count: int) -> list[bytes]:
@@ -349,7 +367,7 @@ def main() -> None:
         seed(workdir / "lws" / "store", hashes, args.outputs, args.spends)
         servers = {"new": (REPO, ("--rate-limit", str(args.rate_limit)))}
         if args.old is not None:
-            shutil.copytree(workdir / "lws", workdir / "lws-old")
+            seed_with(args.old.resolve(), workdir / "lws-old" / "store", hashes, args)
             servers["old"] = (args.old.resolve(), ())
         creds = {"address": ACCOUNT.address(), "view_key": ACCOUNT.view_secret.hex()}
         unspent = {
