@@ -20,18 +20,14 @@ import msgspec
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from lws.errors import ClientError, PayloadTooLarge, UnsupportedMediaType
+from lws.errors import ClientError
 from lws.services import admin
 from lws.services.context import Services
 from lws.wire.admin import EmptyParams
 
-from . import errors, openapi
+from . import openapi
 from .admin_routes import ADMIN_OPENAPI_PATH, ADMIN_ROUTES, MAX_ADMIN_BODY, AdminRoute
-
-#: Seconds a client may take to send a whole body (1 MiB at 50 KiB/s).
-BODY_TIMEOUT_S = 20
-#: Seconds to write a reply to a client that does not read.
-RESPONSE_TIMEOUT_S = 30
+from .quart_base import check_head, configure, decode_json
 
 _ENCODE = msgspec.json.Encoder().encode
 _JSON = "application/json"
@@ -54,17 +50,6 @@ class _Envelope(msgspec.Struct):
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
 
 
-def _decode(decoder: msgspec.json.Decoder[Any], data: bytes | msgspec.Raw) -> Any:
-    try:
-        return decoder.decode(data)
-    except msgspec.ValidationError as exc:
-        raise ClientError(f"Invalid request: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise ClientError(f"Malformed JSON: {exc}") from None
-    except UnicodeDecodeError:
-        raise ClientError("Malformed JSON: the body is not valid UTF-8") from None
-
-
 class _Command:
     """What one command needs per request: its row and its params' decoder."""
 
@@ -79,7 +64,7 @@ class _Command:
                 return None
             raise ClientError("Invalid request: Object missing required field `params`")
         try:
-            return _decode(self.params, raw)
+            return decode_json(self.params, raw)
         except ClientError as exc:
             raise ClientError(str(exc).replace(" - at `$", " - at `$.params", 1)) from None
 
@@ -97,15 +82,7 @@ def create_admin_app(services: Services) -> AdminApp:
     """The admin API over ``services`` (their store; their scanner wake-up)."""
     app = AdminApp(__name__)
     app.services = services
-    app.config.update(
-        MAX_CONTENT_LENGTH=MAX_ADMIN_BODY,
-        BODY_TIMEOUT=BODY_TIMEOUT_S,
-        RESPONSE_TIMEOUT=RESPONSE_TIMEOUT_S,
-        JSON_SORT_KEYS=False,
-    )
-    app.url_map.merge_slashes = False
-    app.url_map.strict_slashes = False
-    errors.install(app)
+    configure(app, max_body=MAX_ADMIN_BODY)
     commands: dict[str, _Command] = {}
     document = openapi.admin_document_bytes()
 
@@ -115,21 +92,14 @@ def create_admin_app(services: Services) -> AdminApp:
         found = commands.get(request.endpoint or "")
         if found is None or request.method != "POST":
             return
-        if request.mimetype != _JSON:
-            raise UnsupportedMediaType(
-                "Unsupported media type: send Content-Type: application/json"
-            )
-        if (request.content_length or 0) > found.route.body_limit:
-            raise PayloadTooLarge(
-                f"Request body too large: {found.route.path} accepts {found.route.body_limit} bytes"
-            )
+        check_head(found.route.path, found.route.body_limit)
 
     def make_view(found: _Command) -> Callable[[], Awaitable[Response]]:
         route = found.route
 
         async def view() -> Response:
             body = cast(bytes, await request.get_data(cache=True, as_text=False))
-            envelope: _Envelope = _decode(_ENVELOPE, body)
+            envelope: _Envelope = decode_json(_ENVELOPE, body)
             caller = await admin.authenticate(
                 services, presented_key(envelope.auth, request.headers.get("Authorization"))
             )

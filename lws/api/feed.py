@@ -24,9 +24,9 @@ from quart_trio import QuartTrio
 from lws.errors import ClientError, Forbidden
 from lws.notify.feed import FeedHub, Start, error_text, start
 from lws.services import storeio
-from lws.services.auth import Keys, check_credentials
+from lws.services.auth import Keys, check_credentials, visible_account
 from lws.services.context import Services
-from lws.store import AccountStatus, Reader
+from lws.store import Reader
 from lws.wire.feed import LOGIN_PREFIX, MAX_LOGIN_BYTES, SUBPROTOCOL, FeedCode, FeedLogin
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,10 @@ def _login(data: str | bytes) -> FeedLogin:
 
 
 def _account(reader: Reader, keys: Keys, tx_sync: bool) -> tuple[int, Start]:
-    found = reader.account_by_address(keys.address)
-    if found is None or found[1].status == AccountStatus.HIDDEN:
-        raise _Refused(FeedCode.ACCOUNT_NOT_FOUND, "Account not found")
-    account_id, _ = found
+    try:
+        account_id, _ = visible_account(reader, keys)  # the wallet API's access rule
+    except Forbidden:
+        raise _Refused(FeedCode.ACCOUNT_NOT_FOUND, "Account not found") from None
     return account_id, start(reader, account_id, tx_sync=tx_sync)
 
 

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import hypercorn.config
 import hypercorn.trio
 import trio
 
-from lws.config import Config, split_listen
+from lws.config import Config, is_loopback, split_listen
 from lws.errors import ConfigError
 
 from .framing import FramingGuard
@@ -60,15 +59,6 @@ class ServerSettings:
     #: after the login, and Hypercorn's read timeout would close it; a live
     #: client's pongs keep it open, a dead one's silence ends it.
     websocket_ping_interval: float = 5.0
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_listeners(config: Config, listen: tuple[str, ...]) -> None:

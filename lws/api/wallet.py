@@ -25,7 +25,6 @@ from quart_rate_limiter import RateLimiter, rate_limit
 from quart_rate_limiter.store import RateLimiterStoreABC
 from quart_trio import QuartTrio
 
-from lws.errors import ClientError, PayloadTooLarge, UnsupportedMediaType
 from lws.notify.feed import FeedHub
 from lws.services import accounts
 from lws.services.context import Services
@@ -33,6 +32,7 @@ from lws.services.encoded import Encoded
 from lws.wire.requests import LoginRequest
 
 from . import errors, feed, openapi, ratelimit
+from .quart_base import check_head, configure, decode_json
 from .routes import MAX_BODY, OPENAPI_PATH, ROUTES, Route
 
 #: Requests served at once; beyond it a request waits up to QUEUE_WAIT_S, then
@@ -43,11 +43,6 @@ MAX_CONCURRENT_REQUESTS = 64
 QUEUE_WAIT_S = 1.0
 #: How long browsers may cache a CORS preflight answer.
 CORS_MAX_AGE_S = 600
-#: Seconds a client may take to send a whole body (512 KiB at 25 KiB/s);
-#: then 408 and the connection closes.
-BODY_TIMEOUT_S = 20
-#: Seconds to write a reply to a client that does not read.
-RESPONSE_TIMEOUT_S = 30
 #: Paths served by another path's endpoint (the published name and ours):
 #: one view, one rate budget.
 _ALIASES = {"/import_request": "/import_wallet_request"}
@@ -94,16 +89,8 @@ class _Dispatch:
     def decode(self, body: bytes) -> msgspec.Struct:
         if self.empty and not body.strip():
             return self.route.request()
-        try:
-            decoded: msgspec.Struct = self.decoder.decode(body)
-            return decoded
-        except msgspec.ValidationError as exc:
-            raise ClientError(f"Invalid request: {exc}") from None
-        except msgspec.DecodeError as exc:
-            raise ClientError(f"Malformed JSON: {exc}") from None
-        except UnicodeDecodeError:
-            # msgspec raises this (not a DecodeError) for a string that is not UTF-8.
-            raise ClientError("Malformed JSON: the body is not valid UTF-8") from None
+        decoded: msgspec.Struct = decode_json(self.decoder, body)
+        return decoded
 
 
 class WalletApp(QuartTrio):
@@ -137,17 +124,7 @@ def create_app(
     app = WalletApp(__name__)
     app.services = services
     app.limiter = trio.CapacityLimiter(max_concurrency)
-    app.config.update(
-        MAX_CONTENT_LENGTH=MAX_BODY,
-        BODY_TIMEOUT=BODY_TIMEOUT_S,
-        RESPONSE_TIMEOUT=RESPONSE_TIMEOUT_S,
-        # Replies are bytes we made: no key sorting or pretty printing to apply.
-        JSON_SORT_KEYS=False,
-    )
-    # Paths are method names: "//login" is not "/login" (no redirects).
-    app.url_map.merge_slashes = False
-    app.url_map.strict_slashes = False
-    errors.install(app)
+    configure(app, max_body=MAX_BODY)
     dispatch: dict[str, _Dispatch] = {}
     document = openapi.document_bytes()
 
@@ -157,16 +134,7 @@ def create_app(
         found = dispatch.get(request.endpoint or "")
         if found is None or request.method != "POST":
             return
-        length = request.content_length or 0
-        if request.mimetype != _JSON and not (found.empty and length == 0):
-            # A GET-able method may be POSTed without a body (nothing to type).
-            raise UnsupportedMediaType(
-                "Unsupported media type: send Content-Type: application/json"
-            )
-        if length > found.route.body_limit:
-            raise PayloadTooLarge(
-                f"Request body too large: {found.route.path} accepts {found.route.body_limit} bytes"
-            )
+        check_head(found.route.path, found.route.body_limit, empty_ok=found.empty)
 
     def make_view(found: _Dispatch) -> Callable[[], Awaitable[Response]]:
         route = found.route
