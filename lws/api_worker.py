@@ -92,6 +92,7 @@ async def serve(fds: list[int]) -> None:
             nursery.start_soon(watch_signals)
             nursery.start_soon(follow_main)
             await nursery.start(hub.run)
+            await nursery.start(services.access.run, store)
             await nursery.start(run_api)
             os.write(to_main, READY)
     finally:

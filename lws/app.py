@@ -1,6 +1,7 @@
 # Owns composing lws at run time: connects to the Dask cluster first when
 # scan_cluster is set, opens the store and the daemon client, starts the
-# webhook delivery engine, the /feed hub, the scanner, the wallet API (its
+# webhook delivery engine, the /feed hub, the last-access flusher, the
+# scanner, the wallet API (its
 # Quart-Trio app on Hypercorn, /feed included), the admin API on its own
 # listeners when configured, and (more than one API process) the API worker
 # processes on the API's sockets in one root nursery (in that order, each
@@ -104,6 +105,7 @@ async def _run(
             nursery.start_soon(_watch_signals, shutdown)
             await nursery.start(engine.run)
             await nursery.start(hub.run)
+            await nursery.start(services.access.run, store)
             await nursery.start(scanner.run)
             bound = await nursery.start(serve_api)
             if admin_api is not None:

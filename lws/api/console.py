@@ -102,7 +102,7 @@ def _filesize(value: int) -> str:
     return f"{value} B"
 
 
-def _when(value: int) -> str:
+def _when(value: int | None) -> str:
     if not value:
         return "-"
     moment = datetime.datetime.fromtimestamp(value, datetime.UTC)

@@ -64,6 +64,7 @@ from lws.wire.admin import (
 )
 
 from . import storeio
+from .access import last_access
 from .accounts import new_account_height
 from .chainview import chain_height
 from .context import Services
@@ -215,23 +216,24 @@ async def reject_requests(svc: Services, params: RequestsParams, caller: Caller)
 
 
 async def list_accounts(svc: Services) -> ListAccountsReply:
-    def read(reader: Reader) -> ListAccountsReply:
-        by_status: dict[AccountStatus, list[AccountEntry]] = {}
-        for _, record in reader.accounts():
-            by_status.setdefault(record.status, []).append(
-                AccountEntry(
-                    address=record.address,
-                    scan_height=record.scan_height,
-                    access_time=record.created,
-                )
+    """Accounts by status, monero-lws's shape; ``access_time`` is the last
+    time the account used the wallet API (its creation until it has)."""
+    records = await storeio.read(svc.store, lambda reader: [r for _, r in reader.accounts()])
+    accessed = await last_access(svc.config.data_path, (r.address for r in records))
+    by_status: dict[AccountStatus, list[AccountEntry]] = {}
+    for record in records:
+        by_status.setdefault(record.status, []).append(
+            AccountEntry(
+                address=record.address,
+                scan_height=record.scan_height,
+                access_time=max(accessed.get(record.address, 0), record.created),
             )
-        return ListAccountsReply(
-            active=by_status.get(AccountStatus.ACTIVE),
-            inactive=by_status.get(AccountStatus.INACTIVE),
-            hidden=by_status.get(AccountStatus.HIDDEN),
         )
-
-    return await storeio.read(svc.store, read)
+    return ListAccountsReply(
+        active=by_status.get(AccountStatus.ACTIVE),
+        inactive=by_status.get(AccountStatus.INACTIVE),
+        hidden=by_status.get(AccountStatus.HIDDEN),
+    )
 
 
 async def add_account(svc: Services, params: AddAccountParams, caller: Caller) -> UpdatedReply:
@@ -319,7 +321,8 @@ async def rescan(svc: Services, params: RescanParams, caller: Caller) -> Updated
 async def delete_accounts(svc: Services, params: AddressesParams, caller: Caller) -> UpdatedReply:
     """Remove the accounts and everything the store holds of them (view
     keys, outputs, spends, requests, subaddresses) in one transaction; a
-    wallet that logs in afterwards starts as a new account."""
+    wallet that logs in afterwards starts as a new account. Its last access
+    time (kept beside the store) goes too."""
     addresses = await _checked(svc, params.addresses)
 
     def write(writer: Writer) -> None:
@@ -329,6 +332,7 @@ async def delete_accounts(svc: Services, params: AddressesParams, caller: Caller
 
     if addresses:
         await _write(svc, write)
+        await svc.access.forget(addresses)
         svc.wake()
         _audit(caller, "delete_accounts", "", addresses)
     return UpdatedReply(updated=addresses)

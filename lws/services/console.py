@@ -9,10 +9,13 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from lws.store import NO_ACCOUNT, AccountStatus, Reader
 from lws.wire.console import AccountRow, AccountSearch, HookRow
 
 from . import storeio, webhooks
+from .access import last_access
 from .context import Services
 from .health import STATUS_NAMES
 
@@ -48,7 +51,12 @@ async def search_accounts(
                 )
         return AccountSearch(total=total, rows=rows)
 
-    return await storeio.read(svc.store, read)
+    found = await storeio.read(svc.store, read)
+    accessed = await last_access(svc.config.data_path, (row.address for row in found.rows))
+    rows = [
+        msgspec.structs.replace(row, last_access=accessed.get(row.address)) for row in found.rows
+    ]
+    return AccountSearch(total=found.total, rows=rows)
 
 
 async def key_alive(svc: Services, key_id: int) -> bool:

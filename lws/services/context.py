@@ -17,6 +17,7 @@ from lws.monero.address import Network
 from lws.scan.status import ScannerStatus
 from lws.store import Store
 
+from .access import AccessLog
 from .decoys import DecoyPicker
 from .fees import FeeCache
 from .pieces import ReplyPieces
@@ -48,11 +49,14 @@ class Services:
     fees: FeeCache = field(init=False)
     #: Encoded pieces of the account reads, reused across snapshots.
     pieces: ReplyPieces = field(init=False)
+    #: When each account last used the server (noted here, flushed by its task).
+    access: AccessLog = field(init=False)
 
     def __post_init__(self) -> None:
         self.decoys = DecoyPicker(self.daemon)
         self.replies = ReplyCache()
         self.pieces = ReplyPieces()
+        self.access = AccessLog(self.config.data_path)
         self.building = {}
         self.fees = FeeCache(self.daemon, self._daemon_height if self.scanner_status else None)
 

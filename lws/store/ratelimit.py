@@ -1,9 +1,8 @@
 # Owns the rate limiter's shared table: a small LMDB environment of its own
-# (never the main store's, whose one write lock the scanner holds for whole
-# batches) that every API process of one `lws serve` opens, so a client's
-# budget is one for the whole server. Keys are the limiter's strings, values
-# a "theoretical arrival time" (float seconds since the epoch, big-endian
-# IEEE double). Past times are worthless and are pruned. Must not know HTTP
+# beside the store (sidecar.py) that every API process of one `lws serve`
+# opens, so a client's budget is one for the whole server. Keys are the
+# limiter's strings, values a "theoretical arrival time" (float seconds
+# since the epoch, big-endian IEEE double). Past times are worthless and are pruned. Must not know HTTP
 # or the limiter's algorithm; durability is not wanted (no fsync: a crash
 # forgets some budgets, which is harmless).
 """A tiny multi-process key -> time table for rate limits."""
@@ -14,11 +13,10 @@ import hashlib
 import os
 import struct
 import time
-from pathlib import Path
 
 import lmdb
 
-from .errors import StoreOpenError
+from .sidecar import close_sidecar, open_sidecar
 
 #: Bytes of the environment's map: an entry is ~100 bytes of key and value
 #: plus page overhead, so ~200,000 client x method budgets; past that,
@@ -28,10 +26,7 @@ MAP_SIZE = 64 * 1024 * 1024
 MAX_KEY = 256
 #: Seconds between prunes of expired entries (done by whichever process writes).
 PRUNE_INTERVAL_S = 60.0
-#: Readers at once: a few per API process (each request reads in its own txn).
-MAX_READERS = 256
 _TIME = struct.Struct(">d")
-_FILE_MODE = 0o600
 
 
 def _key(key: str) -> bytes:
@@ -39,12 +34,6 @@ def _key(key: str) -> bytes:
     if len(raw) > MAX_KEY:
         raw = b"#" + hashlib.sha256(raw).digest()
     return raw
-
-
-#: Environments open in this process by real path, with their user count:
-#: LMDB refuses a second open of one environment in one process (two apps
-#: of one process, as in the tests, share the first).
-_OPEN: dict[str, tuple[lmdb.Environment, int]] = {}
 
 
 class RateTable:
@@ -58,28 +47,7 @@ class RateTable:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> RateTable:
-        where = Path(path)
-        try:
-            where.mkdir(parents=True, exist_ok=True, mode=0o700)
-            real = str(where.resolve())
-            if real in _OPEN:
-                env, users = _OPEN[real]
-                _OPEN[real] = env, users + 1
-                return cls(env, real)
-            env = lmdb.open(
-                real,
-                map_size=MAP_SIZE,
-                subdir=True,
-                mode=_FILE_MODE,
-                max_readers=MAX_READERS,
-                max_dbs=0,
-                sync=False,
-                metasync=False,
-                lock=True,
-            )
-        except (OSError, lmdb.Error) as e:
-            raise StoreOpenError(f"cannot open rate-limit table at {where}: {e}") from None
-        _OPEN[real] = env, 1
+        env, real = open_sidecar(path, MAP_SIZE, "rate-limit table")
         return cls(env, real)
 
     def get(self, key: str) -> float | None:
@@ -126,14 +94,9 @@ class RateTable:
         return int(self._env.stat()["entries"])
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        env, users = _OPEN.pop(self._where)
-        if users > 1:
-            _OPEN[self._where] = env, users - 1
-        else:
-            env.close()
+        if not self._closed:
+            self._closed = True
+            close_sidecar(self._where)
 
 
 __all__ = ["MAP_SIZE", "RateTable"]

@@ -13,8 +13,11 @@ class AccountRow(msgspec.Struct, frozen=True, kw_only=True):
     #: active, inactive or hidden.
     status: str
     scan_height: int
-    #: Unix seconds when the account was created (the store keeps no last access).
+    #: Unix seconds when the account was created.
     created: int
+    #: Unix seconds of its last use of the wallet API (None: not since the
+    #: access table began, or never).
+    last_access: int | None = None
 
 
 class AccountSearch(msgspec.Struct, frozen=True, kw_only=True):
