@@ -26,9 +26,33 @@ def regtest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("regtest")
 
 
+class SessionMonerod(Monerod):
+    """The session's monerod. Once the scenario is built on it, it refuses to
+    mine: a new block would take the scenario's pool transaction out of the
+    pool, and the tests that read the scenario (in whatever order they run)
+    expect it there. A test that mines takes ``own_monerod`` instead."""
+
+    scenario_built = False
+
+    def mine(self, blocks: int, address: str) -> list[str]:
+        if self.scenario_built:
+            raise RuntimeError(
+                "the session monerod holds the scenario's pool transaction: "
+                "mine on a private chain (the own_monerod fixture)"
+            )
+        return super().mine(blocks, address)
+
+
 @pytest.fixture(scope="session")
-def monerod(regtest_dir: Path) -> Iterator[Monerod]:
-    with Monerod(regtest_dir / "monerod") as daemon:
+def monerod(regtest_dir: Path) -> Iterator[SessionMonerod]:
+    with SessionMonerod(regtest_dir / "monerod") as daemon:
+        yield daemon
+
+
+@pytest.fixture
+def own_monerod(tmp_path: Path) -> Iterator[Monerod]:
+    """A private regtest monerod for one test, free to mine."""
+    with Monerod(tmp_path / "own-monerod") as daemon:
         yield daemon
 
 
@@ -39,9 +63,11 @@ def wallet_rpc(regtest_dir: Path, monerod: Monerod) -> Iterator[WalletRpc]:
 
 
 @pytest.fixture(scope="session")
-def scenario(monerod: Monerod, wallet_rpc: WalletRpc) -> Scenario:
+def scenario(monerod: SessionMonerod, wallet_rpc: WalletRpc) -> Scenario:
     """The story of tests/scenario.py, built once per session on the shared daemon."""
-    return build_scenario(monerod, wallet_rpc)
+    story = build_scenario(monerod, wallet_rpc)
+    monerod.scenario_built = True
+    return story
 
 
 class LwsProcess:

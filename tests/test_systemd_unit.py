@@ -129,7 +129,8 @@ def _mdwe_supported() -> bool:
 
 @pytest.mark.e2e
 @pytest.mark.skipif(not _mdwe_supported(), reason="the kernel has no PR_SET_MDWE (Linux < 6.3)")
-def test_lws_serves_under_memory_deny_write_execute(tmp_path: Path, monerod: Monerod) -> None:
+def test_lws_serves_under_memory_deny_write_execute(tmp_path: Path, own_monerod: Monerod) -> None:
+    monerod = own_monerod
     keys = WalletKeys("mdwe-wallet")
     monerod.mine(3, keys.address())
     server = LwsProcess(tmp_path / "lws", monerod, "--scan-workers", "2", wrapper=(*MDWE_WRAPPER,))

@@ -30,7 +30,8 @@ def backup_script() -> str:
     return match.group(1)
 
 
-def test_readme_backup_copies_a_running_store(tmp_path: Path, monerod: Monerod) -> None:
+def test_readme_backup_copies_a_running_store(tmp_path: Path, own_monerod: Monerod) -> None:
+    monerod = own_monerod
     wallets = [WalletKeys(f"backup-{i}") for i in range(3)]
     server = LwsProcess(tmp_path / "lws", monerod)
     try:
