@@ -2,7 +2,8 @@
 # body and reply timeouts), exact paths (no slash merging, no redirects), no
 # JSON key sorting, the error handlers of errors.py; the check of a POST's
 # head before its body is read (415, 413 from Content-Length); and the one
-# mapping of msgspec's decode failures to a 400. Must not know routes or
+# mapping of msgspec's decode failures to a 400; the per-request connection
+# class (quart_connection.py). Must not know routes or
 # services: each app (wallet.py, admin.py) adds its own.
 """Settings and checks shared by lws's Quart apps."""
 
@@ -17,6 +18,7 @@ from quart_trio import QuartTrio
 from lws.errors import ClientError, PayloadTooLarge, UnsupportedMediaType
 
 from . import errors
+from .quart_connection import InlineBodyConnection
 
 #: Seconds a client may take to send a whole body: the largest body any app
 #: takes (1 MiB) at 50 KiB/s; then 408 and the connection closes.
@@ -40,6 +42,8 @@ def configure(app: QuartTrio, *, max_body: int) -> None:
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
     errors.install(app)
+    # Small requests are read whole, then answered in one task (quart_connection.py).
+    app.asgi_http_class = InlineBodyConnection
 
 
 def check_head(path: str, body_limit: int, *, empty_ok: bool = False) -> None:
