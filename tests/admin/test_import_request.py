@@ -6,9 +6,7 @@
 # anything is sent, the progress display, and Ctrl-C.
 from __future__ import annotations
 
-import datetime
 import io
-import ipaddress
 import json
 import signal
 import socket
@@ -27,6 +25,7 @@ import pytest
 from lws.admin import import_request
 from lws.admin.import_request import Progress
 from tests.support.regtest import WalletKeys, free_port
+from tests.support.tls import self_signed
 
 ALICE, BOB = WalletKeys("alice"), WalletKeys("bob")
 KEY = ALICE.view_secret.hex()
@@ -243,44 +242,8 @@ def test_local_checks_before_anything_is_sent(serve: Callable[..., FakeServer]) 
     assert import_request.main([], stdin=Stdin(""), stdout=io.StringIO(), stderr=io.StringIO()) == 2
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lws test CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_tls_with_a_private_ca(serve: Callable[..., FakeServer], tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path, "lws test CA")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     server = serve(approved, context)

@@ -23,6 +23,7 @@ from quart_trio import QuartTrio
 from lws.api.framing import DRAIN_LIMIT, MAX_HEADER_FIELDS
 from lws.api.serve import AppServer, ServerSettings
 from lws.config import Config
+from tests.support.raw_http import Conn
 
 #: Short timeouts so the slow-client cases take a fraction of a second.
 FAST = ServerSettings(graceful_timeout=1.0, keep_alive_timeout=2.0, read_timeout=2)
@@ -49,62 +50,6 @@ def minimal_app() -> QuartTrio:
         return {"server_type": "test"}
 
     return app
-
-
-class Conn:
-    """A raw client connection that reads HTTP/1.1 responses."""
-
-    def __init__(self, stream: trio.SocketStream) -> None:
-        self.stream = stream
-        self.buffer = bytearray()
-
-    @classmethod
-    async def open(cls, port: int) -> Conn:
-        return cls(await trio.open_tcp_stream("127.0.0.1", port))
-
-    async def send(self, data: bytes) -> None:
-        await self.stream.send_all(data)
-
-    async def _more(self) -> bytes:
-        try:
-            data = await self.stream.receive_some(65536)
-        except trio.BrokenResourceError:
-            data = b""
-        self.buffer += data
-        return data
-
-    async def response(self, timeout: float = 5) -> tuple[int, dict[str, str], bytes]:
-        """The next response; raises EOFError if the server closed before one."""
-        with trio.fail_after(timeout):
-            while b"\r\n\r\n" not in self.buffer:
-                if not await self._more():
-                    raise EOFError(bytes(self.buffer))
-            head, _, _ = bytes(self.buffer).partition(b"\r\n\r\n")
-            del self.buffer[: len(head) + 4]
-            lines = head.decode("latin-1").split("\r\n")
-            status = int(lines[0].split(" ")[1])
-            headers = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-            length = int(headers.get("content-length", "0"))
-            while len(self.buffer) < length:
-                if not await self._more():
-                    raise EOFError(bytes(self.buffer))
-            body = bytes(self.buffer[:length])
-            del self.buffer[:length]
-            return status, headers, body
-
-    async def closed(self, timeout: float = 5) -> bool:
-        """Whether the server closes the connection (nothing more to read) in time."""
-        with trio.move_on_after(timeout):
-            while True:
-                if not await self._more():
-                    return not self.buffer
-        return False
-
-    async def aclose(self) -> None:
-        await self.stream.aclose()
 
 
 async def listening_socket() -> trio.socket.SocketType:

@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import socket
 import ssl
@@ -34,7 +32,9 @@ from lws.api.serve import AppServer, ServerSettings
 from lws.api.wallet import WalletApp, accepts_gzip
 from lws.daemon import Daemon
 from lws.store import Store
+from tests.support.raw_http import Conn
 from tests.support.regtest import free_port
+from tests.support.tls import self_signed
 
 from .conftest import DEAD_DAEMON, Api, make_config, serving, wallet_app
 
@@ -50,64 +50,6 @@ def post(path: str, body: bytes, *extra: str, content_type: str = "application/j
     return head.encode() + b"\r\n" + body
 
 
-class Conn:
-    """A raw client connection that reads HTTP/1.1 responses."""
-
-    def __init__(self, stream: trio.SocketStream) -> None:
-        self.stream = stream
-        self.buffer = bytearray()
-
-    @classmethod
-    async def open(cls, api: Api) -> Conn:
-        return cls(await trio.open_tcp_stream("127.0.0.1", api.port))
-
-    async def send(self, data: bytes) -> None:
-        await self.stream.send_all(data)
-
-    async def _more(self) -> bytes:
-        try:
-            data = await self.stream.receive_some(65536)
-        except trio.BrokenResourceError:
-            data = b""
-        self.buffer += data
-        return data
-
-    async def response(
-        self, timeout: float = 5, *, to_head: bool = False
-    ) -> tuple[int, dict[str, str], bytes]:
-        """The next response; raises EOFError if the server closed before one."""
-        with trio.fail_after(timeout):
-            while b"\r\n\r\n" not in self.buffer:
-                if not await self._more():
-                    raise EOFError(bytes(self.buffer))
-            head, _, _ = bytes(self.buffer).partition(b"\r\n\r\n")
-            del self.buffer[: len(head) + 4]
-            lines = head.decode("latin-1").split("\r\n")
-            status = int(lines[0].split(" ")[1])
-            headers = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-            length = 0 if to_head else int(headers.get("content-length", "0"))
-            while len(self.buffer) < length:
-                if not await self._more():
-                    raise EOFError(bytes(self.buffer))
-            body = bytes(self.buffer[:length])
-            del self.buffer[:length]
-            return status, headers, body
-
-    async def closed(self, timeout: float = 5) -> bool:
-        """Whether the server closes the connection (with nothing more to read) in time."""
-        with trio.move_on_after(timeout):
-            while True:
-                if not await self._more():
-                    return not self.buffer
-        return False
-
-    async def aclose(self) -> None:
-        await self.stream.aclose()
-
-
 @pytest.fixture
 async def fast(app: WalletApp) -> AsyncIterator[Api]:
     async with serving(app, settings=FAST) as api:
@@ -115,7 +57,7 @@ async def fast(app: WalletApp) -> AsyncIterator[Api]:
 
 
 async def exchange(api: Api, data: bytes) -> tuple[int, dict[str, str], Any, Conn]:
-    conn = await Conn.open(api)
+    conn = await Conn.open(api.port)
     await conn.send(data)
     status, headers, body = await conn.response()
     return status, headers, json.loads(body) if body else None, conn
@@ -145,7 +87,7 @@ async def closed_by_hypercorn(api: Api, data: bytes, statuses: tuple[int, ...]) 
     """Framing Hypercorn (h11) answers itself, before any app code: one of
     ``statuses`` (empty body, or the app's {"Error"} when h11 let it through),
     then the connection closes."""
-    conn = await Conn.open(api)
+    conn = await Conn.open(api.port)
     await conn.send(data)
     try:
         got, headers, body = await conn.response()
@@ -161,7 +103,7 @@ async def closed_by_hypercorn(api: Api, data: bytes, statuses: tuple[int, ...]) 
 
 
 async def test_keep_alive_serves_many_requests_on_one_connection(fast: Api) -> None:
-    conn = await Conn.open(fast)
+    conn = await Conn.open(fast.port)
     for _ in range(5):
         await conn.send(GET_VERSION)
         status, headers, body = await conn.response()
@@ -171,7 +113,7 @@ async def test_keep_alive_serves_many_requests_on_one_connection(fast: Api) -> N
 
 
 async def test_pipelined_requests_are_answered_in_order(fast: Api) -> None:
-    conn = await Conn.open(fast)
+    conn = await Conn.open(fast.port)
     await conn.send(
         GET_VERSION
         + b"GET /nope HTTP/1.1\r\nHost: lws\r\n\r\n"
@@ -203,7 +145,7 @@ async def test_overlong_request_line_is_431(fast: Api) -> None:
 
 async def test_slow_head_is_closed(fast: Api) -> None:
     started = time.monotonic()
-    conn = await Conn.open(fast)
+    conn = await Conn.open(fast.port)
     await conn.send(b"GET /get_version HTTP/1.1\r\nHost: l")  # ... and nothing more
     assert await conn.closed()  # Hypercorn's keep-alive timeout: no reply, just closed
     assert time.monotonic() - started < FAST.keep_alive_timeout + 2
@@ -212,7 +154,7 @@ async def test_slow_head_is_closed(fast: Api) -> None:
 
 async def test_trickled_head_cannot_outlast_the_keep_alive_timeout(fast: Api) -> None:
     started = time.monotonic()
-    conn = await Conn.open(fast)
+    conn = await Conn.open(fast.port)
     await conn.send(b"GET /get_version HTTP/1.1\r\n")
     with trio.move_on_after(FAST.keep_alive_timeout + 3):
         for i in range(100):  # one header line every 0.1 s: each byte in time, the whole not
@@ -228,7 +170,7 @@ async def test_trickled_head_cannot_outlast_the_keep_alive_timeout(fast: Api) ->
 
 async def test_stalled_body_is_closed(fast: Api) -> None:
     started = time.monotonic()
-    conn = await Conn.open(fast)
+    conn = await Conn.open(fast.port)
     await conn.send(post("/login", b"{}")[:-2].replace(b"Length: 2", b"Length: 200"))
     assert await conn.closed()  # Hypercorn's read timeout
     assert time.monotonic() - started < FAST.read_timeout + 2
@@ -238,7 +180,7 @@ async def test_stalled_body_is_closed(fast: Api) -> None:
 async def test_trickled_body_is_408_and_closed(app: WalletApp) -> None:
     app.config["BODY_TIMEOUT"] = 0.5  # Quart's bound on a whole body
     async with serving(app, settings=ServerSettings(read_timeout=5)) as api:
-        conn = await Conn.open(api)
+        conn = await Conn.open(api.port)
         await conn.send(post("/login", b"{").replace(b"Length: 1", b"Length: 200"))
         with trio.move_on_after(3):
             while b"HTTP/1.1" not in conn.buffer:
@@ -253,7 +195,7 @@ async def test_trickled_body_is_408_and_closed(app: WalletApp) -> None:
 
 
 async def test_idle_keep_alive_connection_is_closed(fast: Api) -> None:
-    conn = await Conn.open(fast)
+    conn = await Conn.open(fast.port)
     await conn.send(GET_VERSION)
     assert (await conn.response())[0] == 200
     started = time.monotonic()
@@ -409,7 +351,7 @@ async def test_absolute_form_and_query_strings(fast: Api) -> None:
 
 
 async def test_head_request_has_no_body(fast: Api) -> None:
-    conn = await Conn.open(fast)
+    conn = await Conn.open(fast.port)
     await conn.send(b"HEAD /get_version HTTP/1.1\r\nHost: lws\r\n\r\n" + GET_VERSION)
     status, headers, body = await conn.response(to_head=True)
     assert status == 200 and int(headers["content-length"]) > 0
@@ -421,7 +363,7 @@ async def test_head_request_has_no_body(fast: Api) -> None:
 
 async def test_expect_100_continue(fast: Api) -> None:
     body = json.dumps({"address": "x", "view_key": "00"}).encode()
-    conn = await Conn.open(fast)
+    conn = await Conn.open(fast.port)
     await conn.send(
         post("/login", b"", "Expect: 100-continue").replace(b"Length: 0", b"Length: %d" % len(body))
     )
@@ -460,7 +402,7 @@ async def test_expect_100_continue(fast: Api) -> None:
 async def test_reply_before_body_keeps_connection_usable(fast: Api, head: bytes) -> None:
     size = 3000 if head.startswith(b"POST /login") else 2
     head = head.replace(b"Length: 0", b"Length: %d" % size)
-    conn = await Conn.open(fast)
+    conn = await Conn.open(fast.port)
     await conn.send(head)
     status, headers, _ = await conn.response()  # answered before the body was sent
     assert 200 <= status < 500 and "connection" not in headers, status
@@ -493,7 +435,7 @@ async def test_large_body_past_limit_reply_is_readable_by_a_client(client: Api) 
 async def test_client_gone_mid_body_does_not_hurt_others(fast: Api) -> None:
     conns = []
     for _ in range(5):
-        conn = await Conn.open(fast)
+        conn = await Conn.open(fast.port)
         await conn.send(post("/login", b"{").replace(b"Length: 1", b"Length: 500"))
         conns.append(conn)
     await trio.sleep(0.05)
@@ -542,10 +484,10 @@ async def test_handler_bug_is_a_generic_500_and_the_connection_lives(
 async def test_graceful_shutdown() -> None:
     app = small_app()
     async with serving(app, settings=ServerSettings(graceful_timeout=5)) as api:
-        idle = await Conn.open(api)
+        idle = await Conn.open(api.port)
         await idle.send(b"GET /fine HTTP/1.1\r\nHost: l\r\n\r\n")
         assert (await idle.response())[0] == 200
-        busy = await Conn.open(api)
+        busy = await Conn.open(api.port)
         await busy.send(b"GET /slow HTTP/1.1\r\nHost: l\r\n\r\n")
         await trio.sleep(0.1)
         api.server.shutdown()
@@ -559,44 +501,8 @@ async def test_graceful_shutdown() -> None:
         await busy.aclose()
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 async def test_tls(tmp_path: Path, app: WalletApp) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     config = make_config(tls_certificate=str(cert), tls_key=str(key), allow_insecure_public=False)
     server = AppServer(config, app, listen=(f"127.0.0.1:{free_port()}",), settings=FAST)
     async with trio.open_nursery() as nursery:
@@ -783,7 +689,7 @@ def test_accept_encoding_negotiation(value: str, accepted: bool) -> None:
 
 
 async def test_large_bodies_arrive_whole_over_keep_alive(fast: Api) -> None:
-    conn = await Conn.open(fast)
+    conn = await Conn.open(fast.port)
     bodies = []
     for _ in range(3):
         await conn.send(b"GET /openapi.json HTTP/1.1\r\nHost: lws\r\n\r\n")
