@@ -30,6 +30,7 @@ from lws.monero.derivation import (
 )
 from lws.monero.ed25519 import IDENTITY, L, P, base_mul, decode_point, encode_point, point_add
 
+from .scan_paths import vector_lanes
 from .test_derivation import h, needs_vectors, vectors
 from .test_ownership import SMALL_ORDER_KEYS, TORSION
 
@@ -39,15 +40,8 @@ native = pytest.importorskip("lws.monero._derivations")
 @pytest.fixture(autouse=True, params=["portable", "vector"])
 def ladders(request: pytest.FixtureRequest) -> Iterator[str]:
     """Every test with ladders one by one, and 8 at a time where the CPU can."""
-    vector = request.param == "vector"
-    before = native.vector_lanes()
-    if native.set_vector_lanes(vector) != vector:
-        native.set_vector_lanes(before)
-        pytest.skip("this CPU has no AVX-512 IFMA")
-    try:
+    with vector_lanes(request.param == "vector"):
         yield request.param
-    finally:
-        native.set_vector_lanes(before)
 
 
 def as_scalar(value: int) -> bytes:

@@ -23,17 +23,16 @@ import itertools
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from unittest import mock
 
 import pytest
 import sha3
 from nacl import bindings as sodium
 
-from lws.monero import ownership
 from lws.monero.ownership import ViewKey, make_view_key
 from lws.monero.scan import ScanTx, scan_transactions
 from lws.monero.tx import parse_transaction, transaction_hash
-from lws.monero.x25519 import sodium_ladders
+
+from .scan_paths import scan_path as use_scan_path
 
 # --- the sender's crypto, straight on libsodium and Keccak --------------------------
 
@@ -438,34 +437,14 @@ CHAIN = chain()
 # --- scan paths ---------------------------------------------------------------------
 
 
-def _paths() -> list[str]:
-    return ["native-vector", "native-portable", "x25519"]
+#: The C extension (ladders 8 at a time or one by one), or none (X25519 ladders).
+PATHS = ["native-vector", "native-portable", "x25519-sodium"]
 
 
-@pytest.fixture(params=_paths())
+@pytest.fixture(params=PATHS)
 def scan_path(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The C extension with ladders 8 at a time (AVX-512 IFMA) or one by one,
-    or no C extension (X25519 ladders)."""
-    if request.param == "x25519":
-        with (
-            mock.patch.object(ownership, "_native_derivations", None),
-            mock.patch.object(ownership, "current_backend", lambda: sodium_ladders),
-        ):
-            yield request.param
-        return
-    if ownership._native_derivations is None:
-        pytest.skip("the C extension lws.monero._derivations is not built")
-    from lws.monero import _derivations
-
-    vector = request.param == "native-vector"
-    before = _derivations.vector_lanes()
-    if _derivations.set_vector_lanes(vector) != vector:
-        _derivations.set_vector_lanes(before)
-        pytest.skip("this CPU has no AVX-512 IFMA")
-    try:
+    with use_scan_path(request.param):
         yield request.param
-    finally:
-        _derivations.set_vector_lanes(before)
 
 
 # --- the proof ----------------------------------------------------------------------

@@ -6,14 +6,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from nacl import bindings as sodium
 
-from lws.monero import ownership
 from lws.monero.derivation import (
     derivation_to_scalar,
     derive_public_key,
@@ -42,7 +40,9 @@ from lws.monero.ownership import (
     make_view_key,
     x25519_view_scalar,
 )
-from lws.monero.x25519 import openssl_ladders, sodium_ladders
+
+from .scan_paths import SCAN_PATHS
+from .scan_paths import scan_path as use_scan_path
 
 SUBADDRESSES = [(0, 1), (0, 2), (1, 0)]
 
@@ -141,40 +141,10 @@ def same(txs: list[TxKeys], accounts: list[ViewKey]) -> list[list[list[OwnedOutp
     return fast
 
 
-#: How find_owned_outputs derives: the C extension (when built) with its
-#: ladders 8 at a time (AVX-512 IFMA, where the CPU has it) or one by one,
-#: or X25519 ladders on either library; every test of this module runs with
-#: each.
-SCAN_PATHS = {
-    "native-vector": (True, None),
-    "native-portable": (True, None),
-    "x25519-openssl": (False, openssl_ladders),
-    "x25519-sodium": (False, sodium_ladders),
-}
-
-
 @pytest.fixture(autouse=True, params=list(SCAN_PATHS))
 def scan_path(request: pytest.FixtureRequest) -> Iterator[str]:
-    native, backend = SCAN_PATHS[request.param]
-    if native:
-        if ownership._native_derivations is None:
-            pytest.skip("the C extension lws.monero._derivations is not built")
-        from lws.monero import _derivations
-
-        vector = request.param == "native-vector"
-        before = _derivations.vector_lanes()
-        if _derivations.set_vector_lanes(vector) != vector:
-            _derivations.set_vector_lanes(before)
-            pytest.skip("this CPU has no AVX-512 IFMA")
-        try:
-            yield request.param
-        finally:
-            _derivations.set_vector_lanes(before)
-        return
-    with (
-        mock.patch.object(ownership, "_native_derivations", None),
-        mock.patch.object(ownership, "current_backend", lambda: backend),
-    ):
+    """Every test of this module on each way find_owned_outputs derives."""
+    with use_scan_path(request.param):
         yield request.param
 
 
