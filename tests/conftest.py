@@ -17,8 +17,18 @@ from typing import Any
 import httpx
 import pytest
 
+from lws.store import Store
 from tests.support.regtest import Monerod, WalletKeys, WalletRpc, free_port
 from tests.support.scenario import Scenario, build_scenario
+from tests.support.store_data import NETWORK
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """An empty regtest store in the test's folder (a package's conftest or a
+    module may give its own)."""
+    with Store.open(tmp_path, network=NETWORK) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="session")

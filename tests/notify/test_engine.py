@@ -6,9 +6,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
 import trio
@@ -22,17 +21,11 @@ from lws.store import (
     Store,
 )
 from tests.support.receiver import Received, Receiver, always, signature_ok
-from tests.support.store_data import NETWORK, add_account, block_hash, make_output
+from tests.support.store_data import add_account, block_hash, make_output
 
 FAST = DeliverySettings(
     timeout=0.5, retry_delays=(0.05, 0.1, 0.1), keep_seconds=3600, poll_seconds=0.05
 )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path, network=NETWORK) as opened:
-        yield opened
 
 
 def add_hook(store: Store, account_id: int, url: str, n: int, confirmations: int = 5) -> bytes:

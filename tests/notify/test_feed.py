@@ -6,24 +6,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 import trio
 
 from lws.notify.feed import QUEUE_MAX, FeedHub, Subscription, start
 from lws.store import AccountBatch, AccountPool, AccountStatus, Store
-from tests.support.store_data import NETWORK, add_account, block_hash, make_output, make_spend
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path, network=NETWORK) as opened:
-        yield opened
+from tests.support.store_data import add_account, block_hash, make_output, make_spend
 
 
 def parse(message: str) -> tuple[str, Any]:

@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -40,12 +38,6 @@ from tests.support.store_data import block_hash, make_output
 ALICE = WalletKeys("hooks-alice")
 BOB = WalletKeys("hooks-bob")
 CAROL = WalletKeys("hooks-carol")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path, network="regtest") as opened:
-        yield opened
 
 
 @pytest.fixture

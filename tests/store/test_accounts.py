@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +19,6 @@ from lws.store import (
     UnknownRequest,
 )
 from tests.support.store_data import (
-    NETWORK,
     add_account,
     address,
     block_hash,
@@ -29,12 +26,6 @@ from tests.support.store_data import (
     make_output,
     make_spend,
 )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path, network=NETWORK) as opened:
-        yield opened
 
 
 def request(kind: RequestKind, n: int, start_height: int) -> RequestRecord:

@@ -7,20 +7,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from lws.store import AccountPool, AccountStatus, Store
 from lws.store.memo import DecodeMemo
 from tests.support.store_data import NETWORK, add_account, synthetic_batch
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path, network=NETWORK) as opened:
-        yield opened
 
 
 def test_generation_follows_writes(store: Store) -> None:

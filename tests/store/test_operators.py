@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import lmdb
@@ -34,12 +33,6 @@ from tests.support.store_data import (
     make_output,
     make_spend,
 )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path, network=NETWORK) as opened:
-        yield opened
 
 
 def key_hash(n: int) -> bytes:

@@ -2,9 +2,6 @@
 # block_id_history, the global index, rollbacks, rescans and the pool view.
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import msgspec
 import pytest
 
@@ -18,13 +15,7 @@ from lws.store import (
     schema,
     tx_index_of,
 )
-from tests.support.store_data import NETWORK, add_account, block_hash, make_output, make_spend
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path, network=NETWORK) as opened:
-        yield opened
+from tests.support.store_data import add_account, block_hash, make_output, make_spend
 
 
 def hashes(start: int, end: int, fork: int = 0) -> list[bytes]:

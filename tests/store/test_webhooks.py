@@ -5,7 +5,6 @@
 # migration.
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -39,12 +38,6 @@ from tests.support.store_data import (
     make_output,
     make_spend,
 )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path, network=NETWORK) as opened:
-        yield opened
 
 
 def hook(
