@@ -71,8 +71,8 @@ def _server_side_owner(conn: socket.socket, pids: list[int]) -> int | None:
     return None
 
 
-def _post(conn: socket.socket, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    """One keep-alive request on ``conn``; the JSON reply."""
+def _exchange(conn: socket.socket, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
+    """One keep-alive request on ``conn``; its status and whole reply body."""
     data = json.dumps(body).encode()
     conn.sendall(
         f"POST {path} HTTP/1.1\r\nHost: lws\r\nContent-Type: application/json\r\n"
@@ -83,7 +83,6 @@ def _post(conn: socket.socket, path: str, body: dict[str, Any]) -> dict[str, Any
     while b"\r\n\r\n" not in buffer:
         buffer += conn.recv(65536)
     head, _, rest = buffer.partition(b"\r\n\r\n")
-    status = int(head.split(b" ")[1])
     length = next(
         int(line.split(b":")[1])
         for line in head.split(b"\r\n")
@@ -91,6 +90,12 @@ def _post(conn: socket.socket, path: str, body: dict[str, Any]) -> dict[str, Any
     )
     while len(rest) < length:
         rest += conn.recv(65536)
+    return int(head.split(b" ")[1]), rest
+
+
+def _post(conn: socket.socket, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One keep-alive request on ``conn``; the JSON reply."""
+    status, rest = _exchange(conn, path, body)
     assert status == 200, rest
     reply: dict[str, Any] = json.loads(rest)
     return reply
@@ -133,24 +138,7 @@ def test_a_worker_served_connection_sees_the_scanner_writes(tmp_path: Path) -> N
 
 def _status(conn: socket.socket, path: str, body: dict[str, Any]) -> int:
     """One keep-alive request on ``conn``; its status (the reply is read whole)."""
-    data = json.dumps(body).encode()
-    conn.sendall(
-        f"POST {path} HTTP/1.1\r\nHost: lws\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(data)}\r\n\r\n".encode()
-        + data
-    )
-    buffer = b""
-    while b"\r\n\r\n" not in buffer:
-        buffer += conn.recv(65536)
-    head, _, rest = buffer.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":")[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    while len(rest) < length:
-        rest += conn.recv(65536)
-    return int(head.split(b" ")[1])
+    return _exchange(conn, path, body)[0]
 
 
 def test_the_processes_share_one_rate_budget(tmp_path: Path, monerod: Monerod) -> None:
