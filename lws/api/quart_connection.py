@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import trio
-from hypercorn.typing import ASGIReceiveCallable, ASGIReceiveEvent, ASGISendCallable
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
 from quart.wrappers import Request, Response
 from quart_trio.asgi import TrioASGIHTTPConnection
 
@@ -46,19 +46,15 @@ class InlineBodyConnection(TrioASGIHTTPConnection):
         if length is None or length > FAST_BODY_LIMIT:
             await self._concurrently(request, receive, send)
             return
-        read: list[ASGIReceiveEvent] = []
+        whole = False
         with trio.move_on_after(FIRST_BODY_WAIT_S):
-            while True:
+            while not whole:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     return  # the client left before its request was whole
-                read.append(message)
-                if not message.get("more_body", False):
-                    break
-        for message in read:
-            if message["type"] == "http.request":
                 request.body.append(message.get("body", b""))
-        if read and not read[-1].get("more_body", False):
+                whole = not message.get("more_body", False)
+        if whole:
             request.body.set_complete()
             await self._answer(request, send)
         else:
