@@ -42,16 +42,6 @@ _ENCODER: Final = msgspec.json.Encoder()
 SIGNATURE_PREFIX: Final = "sha256="
 
 
-def event_name(event: Event) -> str:
-    if isinstance(event, ConfirmationEvent):
-        return "tx-confirmation"
-    if isinstance(event, SpendEvent):
-        return "tx-spend"
-    if isinstance(event, ReorgEvent):
-        return "tx-reorg"
-    return "new-account"
-
-
 def payment_id_text(hook: HookRecord, out: OutputRecord) -> str:
     """The body's top-level ``payment_id``: the hook's filter as monero-lws
     sends it (16 zeros for "none"); for an "any" hook, the output's own."""

@@ -29,7 +29,7 @@ import trio
 from lws import metrics
 from lws.store import DeliveryRecord, DeliveryState, HookRecord, OutboxInfo, Reader, Store, Writer
 
-from .bodies import event_name, render, signature
+from .bodies import render, signature
 
 log = logging.getLogger(__name__)
 
@@ -379,7 +379,7 @@ class DeliveryEngine:
                 "User-Agent": USER_AGENT,
                 "X-Lws-Delivery": delivery_id,
                 "X-Lws-Signature": signature(hook.secret, body),
-                "X-Lws-Event": event_name(record.event),
+                "X-Lws-Event": record.event.name,
                 "X-Lws-Attempt": str(attempt),
             }
             started = time.monotonic()

@@ -27,7 +27,6 @@ from lws.store import (
     ConfirmationEvent,
     DeliveryRecord,
     DeliveryState,
-    Event,
     HookRecord,
     HookType,
     Reader,
@@ -244,16 +243,6 @@ class _StateView(msgspec.Struct, array_like=True, frozen=True):
 _STATE_DECODER: Final = msgspec.msgpack.Decoder(_StateView)
 
 
-def _event_name(event: Event) -> str:
-    if isinstance(event, ConfirmationEvent):
-        return "tx-confirmation"
-    if isinstance(event, SpendEvent):
-        return "tx-spend"
-    if isinstance(event, ReorgEvent):
-        return "tx-reorg"
-    return "new-account"
-
-
 def _info(
     reader: Reader, seq: int, record: DeliveryRecord, hooks: dict[bytes, HookRecord]
 ) -> DeliveryInfo:
@@ -269,7 +258,7 @@ def _info(
     return DeliveryInfo(
         delivery_id=reader.delivery_id(seq).hex(),
         event_id=hook.event_id.hex() if hook is not None else "",
-        event=_event_name(event),
+        event=event.name,
         url=hook.url if hook is not None else "",
         state=STATE_NAMES[record.state],  # type: ignore[arg-type]
         attempts=record.attempts,

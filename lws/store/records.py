@@ -13,7 +13,7 @@ Records that hold a secret (``view_secret``) hide it from ``repr``.
 from __future__ import annotations
 
 import enum
-from typing import Final
+from typing import ClassVar, Final
 
 import msgspec
 
@@ -269,17 +269,21 @@ class TrackerRecord(_Record, frozen=True):
 class ConfirmationEvent(_Record, frozen=True, tag=0):
     """tx-confirmation: ``output`` has ``confirmations`` (0: in the pool)."""
 
+    #: The event's name in bodies and headers (not stored).
+    name: ClassVar[str] = "tx-confirmation"
     output: OutputRecord
     confirmations: int
 
 
 class NewAccountEvent(_Record, frozen=True, tag=1):
+    name: ClassVar[str] = "new-account"
     address: str
 
 
 class SpendEvent(_Record, frozen=True, tag=2):
     """tx-spend: a candidate spend of one of the account's outputs."""
 
+    name: ClassVar[str] = "tx-spend"
     spend: SpendRecord
     #: Of the source output: its global index's amount namespace (0 for
     #: RingCT), its tx's ring size - 1, its subaddress.
@@ -292,6 +296,7 @@ class ReorgEvent(_Record, frozen=True, tag=3):
     """tx-reorg (lws's own): a reorg dropped ``output``, which a
     tx-confirmation event had been recorded for; it was at ``output.height``."""
 
+    name: ClassVar[str] = "tx-reorg"
     output: OutputRecord
 
 
