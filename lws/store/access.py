@@ -18,7 +18,7 @@ import lmdb
 
 from .errors import StoreError
 from .schema import MAX_ADDRESS_LENGTH
-from .sidecar import close_sidecar, open_sidecar
+from .sidecar import SidecarTable, open_sidecar
 
 #: Bytes of the environment's map: ~150 bytes an address with page overhead,
 #: so ~400,000 accounts; past it, new accounts' times are not kept.
@@ -28,13 +28,8 @@ FOLDER = "access"
 _TIME = struct.Struct(">Q")
 
 
-class AccessTable:
+class AccessTable(SidecarTable):
     """Last access (unix seconds) by address, shared by every process of one data directory."""
-
-    def __init__(self, env: lmdb.Environment, where: str) -> None:
-        self._env = env
-        self._where = where
-        self._closed = False
 
     @classmethod
     def open(cls, data_dir: str | os.PathLike[str]) -> AccessTable:
@@ -74,14 +69,6 @@ class AccessTable:
         with self._env.begin(write=True) as txn:
             for address in addresses:
                 txn.delete(_key(address))
-
-    def __len__(self) -> int:
-        return int(self._env.stat()["entries"])
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            close_sidecar(self._where)
 
 
 def _key(address: str) -> bytes:

@@ -16,7 +16,7 @@ import time
 
 import lmdb
 
-from .sidecar import close_sidecar, open_sidecar
+from .sidecar import SidecarTable, open_sidecar
 
 #: Bytes of the environment's map: an entry is ~100 bytes of key and value
 #: plus page overhead, so ~200,000 client x method budgets; past that,
@@ -36,14 +36,12 @@ def _key(key: str) -> bytes:
     return raw
 
 
-class RateTable:
+class RateTable(SidecarTable):
     """Times by key, shared by every process that opens the same folder."""
 
     def __init__(self, env: lmdb.Environment, where: str) -> None:
-        self._env = env
-        self._where = where
+        super().__init__(env, where)
         self._last_prune = 0.0
-        self._closed = False
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> RateTable:
@@ -89,14 +87,6 @@ class RateTable:
                 else:
                     more = cursor.next()
         return dropped
-
-    def __len__(self) -> int:
-        return int(self._env.stat()["entries"])
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            close_sidecar(self._where)
 
 
 __all__ = ["MAP_SIZE", "RateTable"]

@@ -63,3 +63,22 @@ def close_sidecar(real: str) -> None:
         _OPEN[real] = env, users - 1
     else:
         env.close()
+
+
+class SidecarTable:
+    """What every table on a sidecar environment shares: its entry count and
+    giving the environment back once, however often it is closed."""
+
+    def __init__(self, env: lmdb.Environment, where: str) -> None:
+        """``env`` and ``where`` as open_sidecar returned them."""
+        self._env = env
+        self._where = where
+        self._closed = False
+
+    def __len__(self) -> int:
+        return int(self._env.stat()["entries"])
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            close_sidecar(self._where)
