@@ -28,6 +28,9 @@ RPC_TIMEOUT_S = 120.0
 COINBASE_UNLOCK_BLOCKS = 60
 #: Ordinary outputs unlock after this many blocks (CRYPTONOTE_DEFAULT_TX_SPENDABLE_AGE).
 SPENDABLE_AGE_BLOCKS = 10
+#: How long mine() waits for monerod to finish relaying the pool's new
+#: transactions (tens of milliseconds each) before it mines anyway.
+RELAY_WAIT_S = 10.0
 
 
 class RpcError(RuntimeError):
@@ -206,7 +209,9 @@ class Monerod(RpcProcess):
         return int(self.call("get_height")["height"])
 
     def mine(self, blocks: int, address: str) -> list[str]:
-        """Mine ``blocks`` blocks paying ``address``; returns their hashes."""
+        """Mine ``blocks`` blocks paying ``address``; returns their hashes.
+        Transactions just sent to monerod are in the first block."""
+        self._wait_for_relays()
         hashes: list[str] = []
         while blocks > 0:
             step = min(blocks, 200)
@@ -214,6 +219,24 @@ class Monerod(RpcProcess):
             hashes.extend(result.get("blocks", []))
             blocks -= step
         return hashes
+
+    def _wait_for_relays(self) -> None:
+        """Until monerod has relayed every pool transaction it was sent (or
+        RELAY_WAIT_S). A transaction sent by RPC enters the pool as "local",
+        which a block may not include, and becomes minable a few
+        milliseconds later when the (offline, failing) Dandelion++ relay
+        has run; that change does not refresh monerod's cached block
+        template, so a block mined in between leaves the transaction out,
+        and so does every block mined until the pool or the chain changes."""
+        deadline = time.monotonic() + RELAY_WAIT_S
+        while time.monotonic() < deadline:
+            pool = self.call("get_transaction_pool").get("transactions", [])
+            if all(
+                tx.get("last_relayed_time") or tx.get("do_not_relay") or tx.get("kept_by_block")
+                for tx in pool
+            ):
+                return
+            time.sleep(0.02)
 
     def pool_hashes(self) -> list[str]:
         return list(self.call("get_transaction_pool_hashes").get("tx_hashes", []))
