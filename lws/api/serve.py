@@ -5,7 +5,8 @@
 # configured certificate through Hypercorn, the refusal of plain HTTP on a
 # non-loopback address (view keys travel in requests) unless the operator
 # allows it, the FramingGuard middleware in front of every app, Hypercorn's
-# transport limits (one ServerSettings), a graceful shutdown on an event,
+# transport limits (one ServerSettings) and its keep-alive timer
+# (keepalive_timer.py), a graceful shutdown on an event,
 # and task_status.started(bound URLs) once listening. Must not build apps or
 # know routes.
 """Serve an ASGI app on Hypercorn, on listeners or inherited sockets."""
@@ -24,6 +25,7 @@ import trio
 from lws.config import Config, is_loopback, split_listen
 from lws.errors import ConfigError
 
+from . import keepalive_timer
 from .framing import FramingGuard
 
 log = logging.getLogger(__name__)
@@ -152,6 +154,8 @@ class AppServer:
         # Hypercorn owns (and closes) duplicates; ours stay open for API workers.
         fds = [os.dup(sock.fileno()) for sock in self.sockets]
         hc = hypercorn_config(self.config, fds, self.settings)
+        # One keep-alive timer task per connection, not one per request.
+        keepalive_timer.install()
 
         async def serving(*, task_status: trio.TaskStatus[list[str]]) -> None:
             await hypercorn.trio.serve(
