@@ -5,7 +5,8 @@
 # configured certificate through Hypercorn, the refusal of plain HTTP on a
 # non-loopback address (view keys travel in requests) unless the operator
 # allows it, the FramingGuard middleware in front of every app, Hypercorn's
-# transport limits (one ServerSettings) and its keep-alive timer
+# transport limits (one ServerSettings; the write bound is the kernel's
+# TCP_USER_TIMEOUT on the listening sockets) and its keep-alive timer
 # (keepalive_timer.py), a graceful shutdown on an event,
 # and task_status.started(bound URLs) once listening. Must not build apps or
 # know routes.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +63,12 @@ class ServerSettings:
     #: after the login, and Hypercorn's read timeout would close it; a live
     #: client's pongs keep it open, a dead one's silence ends it.
     websocket_ping_interval: float = 5.0
+    #: Seconds a reply's bytes may stay unacknowledged by the client before
+    #: the kernel drops the connection (TCP_USER_TIMEOUT on the listening
+    #: sockets, inherited by every connection): a client that stops reading
+    #: (a zero window) or vanishes. Hypercorn's sends are shielded from
+    #: cancellation, so nothing above the socket can bound them.
+    write_timeout: float = 30.0
 
 
 def check_listeners(config: Config, listen: tuple[str, ...]) -> None:
@@ -75,6 +83,19 @@ def check_listeners(config: Config, listen: tuple[str, ...]) -> None:
                 "(view keys would travel in clear); set tls_certificate/tls_key "
                 "or allow_insecure_public"
             )
+
+
+def bound_writes(sockets: list[trio.socket.SocketType], timeout: float) -> None:
+    """Drop a connection whose sent bytes stay unacknowledged for
+    ``timeout`` seconds (Linux's TCP_USER_TIMEOUT; accepted connections
+    inherit it from their listening socket)."""
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if option is None:
+        log.warning("no TCP_USER_TIMEOUT here: a client that stops reading holds its connection")
+        return
+    for sock in sockets:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, option, round(timeout * 1000))
 
 
 def hypercorn_config(
@@ -151,6 +172,7 @@ class AppServer:
     ) -> None:
         """Serve until shutdown; ``task_status.started(bound URLs)`` once listening."""
         self.sockets = await self._bind()
+        bound_writes(self.sockets, self.settings.write_timeout)
         # Hypercorn owns (and closes) duplicates; ours stay open for API workers.
         fds = [os.dup(sock.fileno()) for sock in self.sockets]
         hc = hypercorn_config(self.config, fds, self.settings)
