@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.conftest import LwsProcess
 from tests.support.browser import LAPTOP, PHONE, overflows_horizontally, screenshots
@@ -199,7 +199,7 @@ def test_accept_one_request_then_the_wallet_logs_in(page: Page, console: Console
     sign_in(page, console)
     page.click("nav >> text=Requests")
     row = page.locator("tr", has_text=wallet.address())
-    assert row.count() == 1
+    expect(row).to_have_count(1)  # waits for the page the click loads
     look_at(page, "requests")
     row.locator("button:has-text('Accept')").click()
     assert "1 create request(s) accepted" in flash(page)
@@ -234,7 +234,9 @@ def _account_row(page: Page, console: Console, keys: WalletKeys):  # type: ignor
     page.fill("#q", keys.address()[:20])
     page.click("button:has-text('Search')")
     row = page.locator("tbody tr", has_text=keys.address())
-    assert row.count() == 1
+    # A count does not wait: under load it ran before the results page had
+    # loaded (0 rows, a failed CI-order run); expect retries until it holds.
+    expect(row).to_have_count(1)
     return row
 
 
