@@ -18,7 +18,7 @@ from lws.errors import DaemonError, DaemonUnavailable
 from lws.scan.status import ScannerStatus, ScanState
 from lws.store import AccountStatus, Reader, RequestKind, StoreUsage
 from lws.wire.health import ReadyReply
-from lws.wire.webhooks import OutboxStats, WebhookDeliveriesParams
+from lws.wire.webhooks import OutboxStats
 
 from . import storeio, webhooks
 from .chainview import chain_height
@@ -62,24 +62,23 @@ def _scanner_status(svc: Services) -> ScannerStatus:
     return svc.scanner_status() if svc.scanner_status is not None else ScannerStatus()
 
 
-def _read_state(reader: Reader) -> tuple[int, dict[str, int], dict[str, int]]:
+def _read_state(reader: Reader) -> tuple[int, dict[str, int], dict[str, int], OutboxStats]:
     accounts = {STATUS_NAMES[status]: n for status, n in reader.account_counts().items()}
     requests = {REQUEST_NAMES[kind]: reader.count_requests(kind) for kind in RequestKind}
-    return chain_height(reader), accounts, requests
+    return chain_height(reader), accounts, requests, webhooks.outbox_stats(reader)
 
 
 async def server_state(svc: Services) -> ServerState:
     """One consistent snapshot of the store's counts, with the scanner status."""
-    scan_height, accounts, requests = await storeio.read(svc.store, _read_state)
+    scan_height, accounts, requests, outbox = await storeio.read(svc.store, _read_state)
     usage = await trio.to_thread.run_sync(svc.store.usage)
-    outbox = await webhooks.webhook_deliveries(svc, WebhookDeliveriesParams(limit=1))
     return ServerState(
         scanner=_scanner_status(svc),
         scan_height=scan_height,
         accounts=accounts,
         requests=requests,
         usage=usage,
-        outbox=outbox.outbox,
+        outbox=outbox,
     )
 
 

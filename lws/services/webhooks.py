@@ -281,21 +281,23 @@ def _deliveries(reader: Reader, params: WebhookDeliveriesParams) -> WebhookDeliv
         newest.append(_info(reader, seq, record, hooks))
         if len(newest) >= params.limit:
             break
+    return WebhookDeliveriesReply(deliveries=newest, outbox=outbox_stats(reader))
+
+
+def outbox_stats(reader: Reader) -> OutboxStats:
+    """The outbox's counts: hooks, records by state, its limit, dropped events."""
     counts = {state: 0 for state in DeliveryState}
     for raw in reader.delivery_values():
         counts[DeliveryState(_STATE_DECODER.decode(raw).state)] += 1
     info = reader.outbox_info()
-    return WebhookDeliveriesReply(
-        deliveries=newest,
-        outbox=OutboxStats(
-            hooks=info.hooks,
-            entries=info.entries,
-            limit=info.limit,
-            pending=counts[DeliveryState.PENDING],
-            delivered=counts[DeliveryState.DELIVERED],
-            failed=counts[DeliveryState.FAILED],
-            dropped_events=info.dropped_events,
-        ),
+    return OutboxStats(
+        hooks=info.hooks,
+        entries=info.entries,
+        limit=info.limit,
+        pending=counts[DeliveryState.PENDING],
+        delivered=counts[DeliveryState.DELIVERED],
+        failed=counts[DeliveryState.FAILED],
+        dropped_events=info.dropped_events,
     )
 
 
