@@ -1,13 +1,12 @@
 # Owns composing lws at run time: connects to the Dask cluster first when
 # scan_cluster is set, opens the store and the daemon client, starts the
 # webhook delivery engine, the /feed hub, the last-access flusher, the
-# scanner, the wallet API (its
-# Quart-Trio app on Hypercorn, /feed included), the admin API on its own
-# listeners when configured, and (more than one API process) the API worker
-# processes on the API's sockets in one root nursery (in that order, each
-# via nursery.start), and turns SIGINT/SIGTERM
-# into one shutdown event (Hypercorn then drains for its graceful timeout).
-# Must not contain business logic or parse configuration.
+# scanner, the wallet API (its Quart-Trio app on Hypercorn, /feed
+# included), the admin API on its own listeners when configured, and (more
+# than one API process) the API worker processes on the API's sockets in
+# one root nursery (in that order, each via nursery.start), and turns
+# SIGINT/SIGTERM into one shutdown event (Hypercorn then drains for its
+# graceful timeout). Must not contain business logic or parse configuration.
 """The composition root of ``lws serve``."""
 
 from __future__ import annotations

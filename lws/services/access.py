@@ -17,7 +17,7 @@ from pathlib import Path
 
 import trio
 
-from lws.store import Store, StoreError
+from lws.store import Reader, Store, StoreError
 from lws.store.access import FOLDER, AccessTable
 
 log = logging.getLogger(__name__)
@@ -49,21 +49,15 @@ class AccessLog:
         if not pending:
             return 0
 
-        def existing(reader_addresses: Iterable[str]) -> dict[str, int]:
-            def read(reader):  # type: ignore[no-untyped-def]
-                return {a: pending[a] for a in reader_addresses if reader.account_id(a) is not None}
-
-            return store.query(read)
+        def still_there(reader: Reader) -> dict[str, int]:
+            return {a: t for a, t in pending.items() if reader.account_id(a) is not None}
 
         def write() -> int:
-            times = existing(list(pending))
+            times = store.query(still_there)
             if not times:
                 return 0
-            table = AccessTable.open(self.data_path)
-            try:
+            with AccessTable.open(self.data_path) as table:
                 return table.merge(times)
-            finally:
-                table.close()
 
         try:
             return await trio.to_thread.run_sync(write)
@@ -91,13 +85,9 @@ class AccessLog:
             self._pending.pop(address, None)
 
         def delete() -> None:
-            if not (self.data_path / FOLDER).exists():
-                return
-            table = AccessTable.open(self.data_path)
-            try:
-                table.delete(gone)
-            finally:
-                table.close()
+            if (self.data_path / FOLDER).exists():
+                with AccessTable.open(self.data_path) as table:
+                    table.delete(gone)
 
         await trio.to_thread.run_sync(delete)
 
@@ -109,10 +99,7 @@ async def last_access(data_path: Path, addresses: Iterable[str]) -> dict[str, in
     def read() -> dict[str, int]:
         if not (data_path / FOLDER).exists():
             return {}
-        table = AccessTable.open(data_path)
-        try:
+        with AccessTable.open(data_path) as table:
             return table.get_many(wanted)
-        finally:
-            table.close()
 
     return await trio.to_thread.run_sync(read)

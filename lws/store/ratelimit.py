@@ -2,9 +2,9 @@
 # beside the store (sidecar.py) that every API process of one `lws serve`
 # opens, so a client's budget is one for the whole server. Keys are the
 # limiter's strings, values a "theoretical arrival time" (float seconds
-# since the epoch, big-endian IEEE double). Past times are worthless and are pruned. Must not know HTTP
-# or the limiter's algorithm; durability is not wanted (no fsync: a crash
-# forgets some budgets, which is harmless).
+# since the epoch, big-endian IEEE double). Past times are worthless and
+# are pruned. Must not know HTTP or the limiter's algorithm; durability is
+# not wanted (no fsync: a crash forgets some budgets, which is harmless).
 """A tiny multi-process key -> time table for rate limits."""
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Self
 
 import lmdb
 
@@ -67,7 +68,8 @@ def close_sidecar(real: str) -> None:
 
 class SidecarTable:
     """What every table on a sidecar environment shares: its entry count and
-    giving the environment back once, however often it is closed."""
+    giving the environment back once, however often it is closed (or at the
+    end of a ``with`` block)."""
 
     def __init__(self, env: lmdb.Environment, where: str) -> None:
         """``env`` and ``where`` as open_sidecar returned them."""
@@ -82,3 +84,9 @@ class SidecarTable:
         if not self._closed:
             self._closed = True
             close_sidecar(self._where)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
