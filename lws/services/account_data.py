@@ -99,10 +99,21 @@ async def cached_reply(
     """The cached reply for ``key``, or one built by ``build`` from a new
     snapshot (in a worker thread, encoding included) and cached; either way
     the account's access is noted (its view key was checked)."""
+    entry = await _cached_or_built(svc, key, address, view_key, build)
+    svc.access.note(address)
+    return entry
+
+
+async def _cached_or_built(
+    svc: Services,
+    key: Hashable,
+    address: str,
+    view_key: str,
+    build: Callable[[Reader, Keys, float], CachedReply],
+) -> CachedReply:
     now = time.time()
     entry = _cached(svc, key, view_key, now)
     if entry is not None:
-        svc.access.note(address)
         return entry
     keys = check_credentials(address, view_key, svc.address_network)
     # One build per key at a time: requests that miss together (after a
@@ -111,7 +122,6 @@ async def cached_reply(
         await building.wait()
         entry = _cached(svc, key, view_key, time.time())
         if entry is not None:
-            svc.access.note(address)
             return entry
     done = svc.building[key] = trio.Event()
     try:
@@ -120,7 +130,6 @@ async def cached_reply(
     finally:
         del svc.building[key]
         done.set()
-    svc.access.note(address)
     return entry
 
 
