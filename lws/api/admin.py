@@ -27,10 +27,9 @@ from lws.wire.admin import EmptyParams
 
 from . import openapi
 from .admin_routes import ADMIN_OPENAPI_PATH, ADMIN_ROUTES, MAX_ADMIN_BODY, AdminRoute
-from .quart_base import check_head, configure, decode_json
+from .quart_base import JSON, check_head, configure, decode_json
 
 _ENCODE = msgspec.json.Encoder().encode
-_JSON = "application/json"
 _BEARER = "bearer "
 
 
@@ -105,7 +104,7 @@ def create_admin_app(services: Services) -> AdminApp:
             )
             params = found.decode_params(envelope.params)
             reply = await route.handler(services, params, caller)
-            return Response(_ENCODE(reply), 200, content_type=_JSON)
+            return Response(_ENCODE(reply), 200, content_type=JSON)
 
         view.__name__ = "admin_" + route.path.strip("/")
         return view
@@ -117,7 +116,7 @@ def create_admin_app(services: Services) -> AdminApp:
         app.add_url_rule(route.path, view.__name__, view, methods=["POST"])
 
     async def serve_document() -> Response:
-        return Response(document, 200, content_type=_JSON)
+        return Response(document, 200, content_type=JSON)
 
     app.add_url_rule(ADMIN_OPENAPI_PATH, "admin_openapi", serve_document, methods=["GET"])
     return app

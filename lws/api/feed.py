@@ -29,6 +29,8 @@ from lws.services.context import Services
 from lws.store import Reader
 from lws.wire.feed import LOGIN_PREFIX, MAX_LOGIN_BYTES, SUBPROTOCOL, FeedCode, FeedLogin
 
+from .quart_base import JSON
+
 log = logging.getLogger(__name__)
 
 FEED_PATH: Final = "/feed"
@@ -90,7 +92,7 @@ def install(app: QuartTrio, services: Services, hub: FeedHub) -> None:
             return Response(
                 msgspec.json.encode({"Error": f"Sec-WebSocket-Protocol must offer {SUBPROTOCOL}"}),
                 400,
-                content_type="application/json",
+                content_type=JSON,
             )
         await websocket.accept(subprotocol=SUBPROTOCOL)
         try:

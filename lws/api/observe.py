@@ -15,9 +15,9 @@ from lws.services import admin, health
 from lws.services.context import Services
 
 from .admin import presented_key
+from .quart_base import JSON
 
 _ENCODE = msgspec.json.Encoder().encode
-_JSON = "application/json"
 #: Probes and scrapes must never see a cached answer.
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -27,13 +27,13 @@ def observe_blueprint(svc: Services) -> Blueprint:
 
     @bp.route("/health", methods=["GET"])
     async def health_check() -> Response:
-        return Response(_ENCODE({"status": "ok"}), 200, content_type=_JSON, headers=_NO_STORE)
+        return Response(_ENCODE({"status": "ok"}), 200, content_type=JSON, headers=_NO_STORE)
 
     @bp.route("/ready", methods=["GET"])
     async def ready() -> Response:
         reply = await health.readiness(svc)
         status = 200 if reply.ready else 503
-        return Response(_ENCODE(reply), status, content_type=_JSON, headers=_NO_STORE)
+        return Response(_ENCODE(reply), status, content_type=JSON, headers=_NO_STORE)
 
     @bp.route("/metrics", methods=["GET"])
     async def scrape() -> Response:

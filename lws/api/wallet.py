@@ -32,7 +32,7 @@ from lws.services.encoded import Encoded
 from lws.wire.requests import LoginRequest
 
 from . import errors, feed, openapi, ratelimit
-from .quart_base import check_head, configure, decode_json
+from .quart_base import JSON, check_head, configure, decode_json
 from .routes import MAX_BODY, OPENAPI_PATH, ROUTES, Route
 
 #: Requests served at once; beyond it a request waits up to QUEUE_WAIT_S, then
@@ -48,7 +48,6 @@ CORS_MAX_AGE_S = 600
 _ALIASES = {"/import_request": "/import_wallet_request"}
 
 _ENCODE = msgspec.json.Encoder().encode
-_JSON = "application/json"
 _VARY_HEADERS = {"Vary": "Accept-Encoding"}
 _GZIP_HEADERS = {"Vary": "Accept-Encoding", "Content-Encoding": "gzip"}
 
@@ -106,8 +105,8 @@ async def _encoded_reply(encoded: Encoded) -> Response:
     if encoded.compressible and accepts_gzip(request.headers.get("Accept-Encoding", "")):
         zipped = await encoded.gzipped()
         if zipped is not None:
-            return Response(zipped, 200, _GZIP_HEADERS, content_type=_JSON)
-    return Response(encoded.body, 200, _VARY_HEADERS, content_type=_JSON)
+            return Response(zipped, 200, _GZIP_HEADERS, content_type=JSON)
+    return Response(encoded.body, 200, _VARY_HEADERS, content_type=JSON)
 
 
 def create_app(
@@ -143,7 +142,7 @@ def create_app(
 
         async def view() -> Response:
             if route.path == OPENAPI_PATH:
-                return Response(document, 200, content_type=_JSON)
+                return Response(document, 200, content_type=JSON)
             body = (
                 await request.get_data(cache=True, as_text=False)
                 if request.method == "POST"
@@ -167,7 +166,7 @@ def create_app(
                     app.limiter.release()
             if isinstance(reply, Encoded):
                 return await _encoded_reply(reply)
-            return Response(_ENCODE(reply), 200, content_type=_JSON)
+            return Response(_ENCODE(reply), 200, content_type=JSON)
 
         view.__name__ = route.path.strip("/").replace(".", "_")
         return view
