@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
+from hypercorn.trio import tcp_server, worker_context
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,6 @@ def install() -> bool:
     """Make Hypercorn's trio TCPServer use KeepAliveTimer; False (and
     Hypercorn's own timer kept) if Hypercorn is not the shape this was
     written for."""
-    from hypercorn.trio import tcp_server, worker_context
-
     current = getattr(tcp_server, "TrioSingleTask", None)
     if current is KeepAliveTimer:
         return True
@@ -105,6 +104,4 @@ def install() -> bool:
 
 def uninstall() -> None:
     """Put Hypercorn's own timer back (the tests that show its cost)."""
-    from hypercorn.trio import tcp_server, worker_context
-
     tcp_server.TrioSingleTask = worker_context.TrioSingleTask  # type: ignore[attr-defined]

@@ -26,6 +26,7 @@ from hypercorn.trio import tcp_server
 
 from lws.api import keepalive_timer
 from lws.api.keepalive_timer import DISARMED_GRACE_S, KeepAliveTimer
+from tests.support.asgi import answer_lifespan
 from tests.support.raw_http import Conn
 from tests.support.regtest import free_port
 
@@ -40,11 +41,8 @@ async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """A plain ASGI app: reads the body, then /slow takes 1.5 timeouts,
     anything else answers at once."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+        await answer_lifespan(receive, send)
+        return
     more = scope["method"] == "POST"
     while more:
         message = await receive()
@@ -210,18 +208,21 @@ async def test_a_client_that_leaves_mid_request_is_let_go(timer: str) -> None:
         await conn.aclose()
 
 
+class StandInContext:
+    """What KeepAliveTimer uses of Hypercorn's WorkerContext."""
+
+    def __init__(self) -> None:
+        self.terminated = trio.Event()
+
+
 class StandInServer:
     """What KeepAliveTimer uses of Hypercorn's TCPServer."""
 
     def __init__(self) -> None:
         self.config = hypercorn.config.Config()
         self.config.keep_alive_timeout = TIMEOUT
-        self.context = trio.Event()  # .terminated below
+        self.context = StandInContext()
         self.closed = 0
-
-    @property
-    def terminated(self) -> trio.Event:
-        return self.context
 
     async def _idle_timeout(self) -> None:
         raise AssertionError("KeepAliveTimer runs its own wait")
@@ -230,24 +231,13 @@ class StandInServer:
         self.closed += 1
 
 
-class StandInContext:
-    def __init__(self) -> None:
-        self.terminated = trio.Event()
-
-
 class StandInTaskGroup:
     def __init__(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
 
 
-def stand_in() -> StandInServer:
-    server = StandInServer()
-    server.context = StandInContext()  # type: ignore[assignment]
-    return server
-
-
 async def test_an_idle_timer_closes_once_after_the_timeout() -> None:
-    server, timer = stand_in(), KeepAliveTimer()
+    server, timer = StandInServer(), KeepAliveTimer()
     async with trio.open_nursery() as nursery:
         started = trio.current_time()
         await timer.restart(StandInTaskGroup(nursery), server._idle_timeout)
@@ -256,7 +246,7 @@ async def test_an_idle_timer_closes_once_after_the_timeout() -> None:
 
 
 async def test_a_disarmed_timer_ends_its_task_without_closing() -> None:
-    server, timer = stand_in(), KeepAliveTimer()
+    server, timer = StandInServer(), KeepAliveTimer()
     async with trio.open_nursery() as nursery:
         await timer.restart(StandInTaskGroup(nursery), server._idle_timeout)
         await trio.sleep(0.1)
@@ -269,7 +259,7 @@ async def test_a_disarmed_timer_ends_its_task_without_closing() -> None:
 async def test_arming_after_a_passed_deadline_does_not_close_the_connection() -> None:
     """The deadline passed, but the timer's task has not run yet when the
     connection goes idle again: the fresh idle period gets its full timeout."""
-    server, timer = stand_in(), KeepAliveTimer()
+    server, timer = StandInServer(), KeepAliveTimer()
     async with trio.open_nursery() as nursery:
         group = StandInTaskGroup(nursery)
         await timer.restart(group, server._idle_timeout)
@@ -286,7 +276,7 @@ async def test_arming_after_a_passed_deadline_does_not_close_the_connection() ->
 
 
 async def test_terminating_closes_an_idle_connection_only() -> None:
-    idle, busy = stand_in(), stand_in()
+    idle, busy = StandInServer(), StandInServer()
     idle_timer, busy_timer = KeepAliveTimer(), KeepAliveTimer()
     async with trio.open_nursery() as nursery:
         group = StandInTaskGroup(nursery)
@@ -294,7 +284,7 @@ async def test_terminating_closes_an_idle_connection_only() -> None:
         await busy_timer.restart(group, busy._idle_timeout)
         await busy_timer.stop()
         await trio.sleep(0.1)
-        idle.context.terminated.set()  # type: ignore[attr-defined]
-        busy.context.terminated.set()  # type: ignore[attr-defined]
+        idle.context.terminated.set()
+        busy.context.terminated.set()
         await trio.sleep(0.1)
         assert (idle.closed, busy.closed) == (1, 0)

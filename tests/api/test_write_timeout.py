@@ -14,6 +14,7 @@ from typing import Any
 import trio
 
 from lws.api.serve import ServerSettings
+from tests.support.asgi import answer_lifespan
 
 from .conftest import make_config, serving
 
@@ -37,11 +38,8 @@ class BigReply:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
+            await answer_lifespan(receive, send)
+            return
         headers = [(b"content-length", str(len(self.reply)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         started = trio.current_time()
