@@ -199,15 +199,7 @@ def test_state_gauges_and_scan_counters(server: Server, chain: tuple[Monerod, Da
     monerod, _ = chain
     wallets = [WalletKeys(f"observe-{i}") for i in range(3)]
     for keys in wallets:
-        server.lws.post(
-            "login",
-            {
-                "address": keys.address(),
-                "view_key": keys.view_secret.hex(),
-                "create_account": True,
-                "generated_locally": False,
-            },
-        )
+        server.lws.login(keys)
     text = server.scrape()
     assert value(text, "lws_requests_pending", type="create") == 3
     assert value(text, "lws_accounts", status="active") == 0
@@ -285,15 +277,7 @@ def test_webhook_metrics(server: Server) -> None:
             hooks.add(type="new-account", url=good.url())
             hooks.add(type="new-account", url=bad.url())
             keys = WalletKeys("observe-hooked")
-            server.lws.post(
-                "login",
-                {
-                    "address": keys.address(),
-                    "view_key": keys.view_secret.hex(),
-                    "create_account": True,
-                    "generated_locally": False,
-                },
-            )
+            server.lws.login(keys)
             good.wait_for(1)
             bad.wait_for(1)
             text = wait_for(
