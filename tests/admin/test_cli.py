@@ -19,6 +19,7 @@ from lws.admin import cli
 from lws.monero.address import Network, make_address
 from lws.store import AccountStatus, RequestKind, RequestRecord, Store
 from tests.support.regtest import WalletKeys
+from tests.support.wallets import wallet_request
 
 ALICE, BOB, CAROL = WalletKeys("alice"), WalletKeys("bob"), WalletKeys("carol")
 
@@ -55,18 +56,6 @@ def admin(data_dir: Path | None, *argv: str, stdin: str = "") -> Ran:
     return Ran(code, out.getvalue(), err.getvalue())
 
 
-def request(keys: WalletKeys, kind: RequestKind, start: int) -> RequestRecord:
-    return RequestRecord(
-        kind=kind,
-        address=keys.address(),
-        view_secret=keys.view_secret,
-        spend_public=keys.spend_public,
-        view_public=keys.view_public,
-        start_height=start,
-        created=1,
-    )
-
-
 def queue(data_dir: Path, *requests: RequestRecord) -> None:
     with Store.open(data_dir / "store", network="regtest") as store:
         for item in requests:
@@ -86,7 +75,11 @@ def state(data_dir: Path) -> Any:
 
 
 def test_queue_and_accounts_as_text_and_json(data_dir: Path) -> None:
-    queue(data_dir, request(ALICE, RequestKind.CREATE, 12), request(BOB, RequestKind.CREATE, 13))
+    queue(
+        data_dir,
+        wallet_request(ALICE, RequestKind.CREATE, 12),
+        wallet_request(BOB, RequestKind.CREATE, 13),
+    )
     ran = admin(data_dir, "list-requests")
     assert ran.code == 0 and "2 pending requests" in ran.out and ALICE.address() in ran.out
     ran = admin(data_dir, "--json", "list-requests")
@@ -213,7 +206,7 @@ def test_usage_errors_exit_2_and_write_nothing(data_dir: Path, argv: list[str]) 
 
 
 def test_refusals_exit_1_with_one_line_and_write_nothing(data_dir: Path, tmp_path: Path) -> None:
-    queue(data_dir, request(ALICE, RequestKind.CREATE, 1))
+    queue(data_dir, wallet_request(ALICE, RequestKind.CREATE, 1))
     admin(data_dir, "add-account", BOB.address(), stdin=BOB.view_secret.hex())
     before = state(data_dir)
     stagenet = make_address(Network.STAGENET, CAROL.spend_public, CAROL.view_public)

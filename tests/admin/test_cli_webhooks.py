@@ -16,6 +16,7 @@ from lws.services import webhooks
 from lws.services.context import Services
 from lws.store import AccountBatch, AccountStatus, DeliveryState, Store
 from tests.support.store_data import make_output
+from tests.support.wallets import add_wallet
 
 from .test_cli import ALICE, BOB, admin, data_dir  # noqa: F401 (the fixture)
 
@@ -24,14 +25,8 @@ def add_alice(data_dir: Path) -> int:  # noqa: F811
     with Store.open(data_dir / "store", network="regtest") as store:
         return int(
             store.transact(
-                lambda w: w.add_account(
-                    ALICE.address(),
-                    view_secret=ALICE.view_secret,
-                    spend_public=ALICE.spend_public,
-                    view_public=ALICE.view_public,
-                    start_height=0,
-                    created=1,
-                    status=AccountStatus.ACTIVE,
+                lambda w: add_wallet(
+                    w, ALICE, start_height=0, created=1, status=AccountStatus.ACTIVE
                 )
             )
         )

@@ -25,6 +25,7 @@ from lws.daemon import Daemon
 from lws.services.context import ScannerStatusProvider, Services
 from lws.store import AccountStatus, Store
 from tests.support.regtest import WalletKeys, free_port
+from tests.support.wallets import add_wallet
 
 #: A daemon URL where nothing listens: any call to it is a DaemonUnavailable.
 DEAD_DAEMON = f"http://127.0.0.1:{free_port()}"
@@ -50,15 +51,7 @@ def add_account(
     store: Store, keys: WalletKeys, *, status: AccountStatus = AccountStatus.ACTIVE, start: int = 0
 ) -> int:
     return store.transact(
-        lambda w: w.add_account(
-            keys.address(),
-            view_secret=keys.view_secret,
-            spend_public=keys.spend_public,
-            view_public=keys.view_public,
-            start_height=start,
-            created=1,
-            status=status,
-        )
+        lambda w: add_wallet(w, keys, start_height=start, created=1, status=status)
     )
 
 

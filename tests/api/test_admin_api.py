@@ -22,9 +22,10 @@ from lws.scan.status import ScannerStatus
 from lws.services import admin
 from lws.services.admin import CLI, FORBIDDEN_KEY_TEXT
 from lws.services.context import Services
-from lws.store import RequestKind, RequestRecord, Store
+from lws.store import RequestKind, Store
 from lws.wire.admin import CreateAdminKeyParams, RevokeAdminKeyParams
 from tests.support.regtest import WalletKeys
+from tests.support.wallets import wallet_request
 
 from .conftest import Api, make_config, serving
 from .schema_check import ADMIN_DOC, ADMIN_DOC_PATH, check_reply
@@ -56,18 +57,6 @@ class Admin:
         return status, reply
 
 
-def request(keys: WalletKeys, kind: RequestKind, start: int) -> RequestRecord:
-    return RequestRecord(
-        kind=kind,
-        address=keys.address(),
-        view_secret=keys.view_secret,
-        spend_public=keys.spend_public,
-        view_public=keys.view_public,
-        start_height=start,
-        created=1,
-    )
-
-
 @pytest.fixture
 async def client(store: Store, dead_daemon: Daemon) -> AsyncIterator[Admin]:
     store.transact(lambda w: w.add_block_hashes(0, [n.to_bytes(32, "big") for n in range(30)]))
@@ -94,8 +83,8 @@ def snapshot(store: Store) -> Any:
 
 
 async def test_every_command_in_monero_lws_shape(client: Admin, store: Store) -> None:
-    store.transact(lambda w: w.create_request(request(ALICE, RequestKind.CREATE, 12)))
-    store.transact(lambda w: w.create_request(request(BOB, RequestKind.CREATE, 13)))
+    store.transact(lambda w: w.create_request(wallet_request(ALICE, RequestKind.CREATE, 12)))
+    store.transact(lambda w: w.create_request(wallet_request(BOB, RequestKind.CREATE, 13)))
     assert await client.call("list_accounts") == (200, {})
     status, reply = await client.call("list_requests", {})
     assert status == 200 and list(reply) == ["create"]
@@ -191,7 +180,7 @@ async def test_admin_keys(client: Admin, store: Store) -> None:
 async def test_bad_params_are_400_and_write_nothing(
     client: Admin, store: Store, params: Any, reason: str
 ) -> None:
-    store.transact(lambda w: w.create_request(request(ALICE, RequestKind.CREATE, 12)))
+    store.transact(lambda w: w.create_request(wallet_request(ALICE, RequestKind.CREATE, 12)))
     before = snapshot(store)
     status, reply = await client.call("accept_requests", params)
     assert status == 400 and reason in reply["Error"], reply

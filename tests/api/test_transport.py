@@ -14,8 +14,9 @@ import trio
 
 from lws.api.routes import ROUTES, SMALL_BODY, SUBADDRS_BODY, TX_BODY
 from lws.monero.address import Network, make_address
-from lws.store import AccountStatus, RequestKind, RequestRecord, Store
+from lws.store import AccountStatus, RequestKind, Store
 from tests.support.regtest import WalletKeys
+from tests.support.wallets import wallet_request
 
 from .conftest import Api, add_account, creds
 
@@ -160,19 +161,7 @@ async def test_unknown_hidden_and_pending_accounts_are_403(client: Api, store: S
     add_account(store, ALICE, status=AccountStatus.HIDDEN)
     status, _, _ = await client.post("/get_address_info", creds(ALICE))
     assert status == 403  # hidden
-    store.transact(
-        lambda w: w.create_request(
-            RequestRecord(
-                kind=RequestKind.CREATE,
-                address=BOB.address(),
-                view_secret=BOB.view_secret,
-                spend_public=BOB.spend_public,
-                view_public=BOB.view_public,
-                start_height=0,
-                created=1,
-            )
-        )
-    )
+    store.transact(lambda w: w.create_request(wallet_request(BOB, RequestKind.CREATE, 0)))
     for path in ("/login", "/get_address_info", "/get_unspent_outs"):
         status, _, _ = await client.post(path, {**creds(BOB), "amount": "0"})
         assert status == 403, path  # pending

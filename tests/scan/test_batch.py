@@ -62,6 +62,7 @@ from tests.support.hostile import (
     with_main_pubkey,
 )
 from tests.support.regtest import WalletKeys
+from tests.support.wallets import add_wallet
 
 DATA = Path(__file__).resolve().parents[1] / "monero" / "data"
 
@@ -422,11 +423,9 @@ async def test_scanner_batch_path_on_hostile_batch(
     try:
         ids = store.transact(
             lambda w: {
-                name: w.add_account(
-                    keys.address(),
-                    view_secret=keys.view_secret,
-                    spend_public=keys.spend_public,
-                    view_public=keys.view_public,
+                name: add_wallet(
+                    w,
+                    keys,
                     start_height=FIRST_HEIGHT,
                     created=int(time.time()),
                     status=AccountStatus.ACTIVE,

@@ -23,6 +23,7 @@ from lws.store import Store
 from lws.wire.admin import AddressesParams
 from lws.wire.requests import AccountRequest, LoginRequest
 from tests.support.regtest import WalletKeys, free_port
+from tests.support.wallets import add_wallet
 
 ALICE, BOB, CAROL = WalletKeys("alice"), WalletKeys("bob"), WalletKeys("carol")
 
@@ -32,16 +33,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     with Store.open(tmp_path / "store", network="regtest") as opened:
         opened.transact(lambda w: w.add_block_hashes(0, [n.to_bytes(32, "big") for n in range(5)]))
         for keys in (ALICE, BOB):
-            opened.transact(
-                lambda w, k=keys: w.add_account(
-                    k.address(),
-                    view_secret=k.view_secret,
-                    spend_public=k.spend_public,
-                    view_public=k.view_public,
-                    start_height=0,
-                    created=100,
-                )
-            )
+            opened.transact(lambda w, k=keys: add_wallet(w, k, start_height=0, created=100))
         yield opened
 
 

@@ -22,7 +22,7 @@ from lws.scan.status import ScannerStatus
 from lws.services import accounts, admin
 from lws.services.admin import CLI, Caller
 from lws.services.context import Services
-from lws.store import AccountBatch, AccountStatus, RequestKind, RequestRecord, Store
+from lws.store import AccountBatch, AccountStatus, RequestKind, Store
 from lws.wire.admin import (
     AddAccountParams,
     AddressesParams,
@@ -37,6 +37,7 @@ from lws.wire.admin import (
 from lws.wire.requests import LoginRequest
 from tests.support.records import output_record
 from tests.support.regtest import WalletKeys, free_port
+from tests.support.wallets import add_wallet, wallet_request
 
 ALICE, BOB, CAROL = WalletKeys("alice"), WalletKeys("bob"), WalletKeys("carol")
 KEY = Caller("key 1")
@@ -77,29 +78,8 @@ def chain(store: Store, blocks: int) -> None:
     store.transact(lambda w: w.add_block_hashes(0, [n.to_bytes(32, "big") for n in range(blocks)]))
 
 
-def request(keys: WalletKeys, kind: RequestKind, start: int) -> RequestRecord:
-    return RequestRecord(
-        kind=kind,
-        address=keys.address(),
-        view_secret=keys.view_secret,
-        spend_public=keys.spend_public,
-        view_public=keys.view_public,
-        start_height=start,
-        created=1,
-    )
-
-
 def add(store: Store, keys: WalletKeys, start: int = 0) -> int:
-    return store.transact(
-        lambda w: w.add_account(
-            keys.address(),
-            view_secret=keys.view_secret,
-            spend_public=keys.spend_public,
-            view_public=keys.view_public,
-            start_height=start,
-            created=123,
-        )
-    )
+    return store.transact(lambda w: add_wallet(w, keys, start_height=start, created=123))
 
 
 def snapshot(store: Store) -> Any:
@@ -117,8 +97,8 @@ def snapshot(store: Store) -> Any:
 
 
 async def test_the_approval_queue(svc: Services, store: Store, wakes: Wakes) -> None:
-    store.transact(lambda w: w.create_request(request(ALICE, RequestKind.CREATE, 7)))
-    store.transact(lambda w: w.create_request(request(BOB, RequestKind.CREATE, 8)))
+    store.transact(lambda w: w.create_request(wallet_request(ALICE, RequestKind.CREATE, 7)))
+    store.transact(lambda w: w.create_request(wallet_request(BOB, RequestKind.CREATE, 8)))
     listed = await admin.list_requests(svc)
     assert listed.import_ is None
     assert [(e.address, e.start_height) for e in listed.create or []] == sorted(
@@ -136,7 +116,7 @@ async def test_the_approval_queue(svc: Services, store: Store, wakes: Wakes) -> 
     assert reply.updated == [BOB.address()]
     assert (await admin.list_requests(svc)).create is None
     # An import request of the new account, accepted: a rescan from its height.
-    store.transact(lambda w: w.create_request(request(ALICE, RequestKind.IMPORT, 2)))
+    store.transact(lambda w: w.create_request(wallet_request(ALICE, RequestKind.IMPORT, 2)))
     listed = await admin.list_requests(svc)
     assert [e.address for e in listed.import_ or []] == [ALICE.address()]
     await admin.accept_requests(
@@ -152,7 +132,7 @@ async def test_the_approval_queue(svc: Services, store: Store, wakes: Wakes) -> 
 async def test_refusals_write_nothing(svc: Services, store: Store, wakes: Wakes) -> None:
     chain(store, 10)
     add(store, ALICE)
-    store.transact(lambda w: w.create_request(request(BOB, RequestKind.CREATE, 3)))
+    store.transact(lambda w: w.create_request(wallet_request(BOB, RequestKind.CREATE, 3)))
     before = snapshot(store)
     stagenet = make_address(Network.STAGENET, CAROL.spend_public, CAROL.view_public)
     sub = make_address(Network.MAINNET, CAROL.spend_public, CAROL.view_public, subaddress=True)
@@ -247,7 +227,7 @@ async def test_add_account_starts_at_the_tip_lws_has_seen(
     assert store.query(lambda r: (r.count_accounts(), r.count_requests())) == (0, 0)
     status[0] = ScannerStatus(daemon_height=40)
     chain(store, 30)  # the scanner is behind monerod: the tip seen is monerod's
-    store.transact(lambda w: w.create_request(request(ALICE, RequestKind.CREATE, 3)))
+    store.transact(lambda w: w.create_request(wallet_request(ALICE, RequestKind.CREATE, 3)))
     await admin.add_account(running, params, KEY)
     reply = await accounts.login(
         running,
@@ -368,7 +348,7 @@ async def test_admin_keys(svc: Services, store: Store) -> None:
 
 
 async def test_audit_lines(svc: Services, store: Store, caplog: pytest.LogCaptureFixture) -> None:
-    store.transact(lambda w: w.create_request(request(ALICE, RequestKind.CREATE, 1)))
+    store.transact(lambda w: w.create_request(wallet_request(ALICE, RequestKind.CREATE, 1)))
     caplog.set_level(logging.INFO, logger="lws.admin")
     await admin.list_requests(svc)
     await admin.list_accounts(svc)

@@ -19,9 +19,10 @@ from lws.daemon import Daemon
 from lws.scan import Scanner
 from lws.services import health
 from lws.services.context import Services
-from lws.store import AccountStatus, RequestKind, RequestRecord, Store
+from lws.store import AccountStatus, RequestKind, Store
 from tests.api.conftest import add_account
 from tests.support.regtest import Monerod, WalletKeys, free_port
+from tests.support.wallets import wallet_request
 from tests.test_metrics import value
 
 pytestmark = pytest.mark.e2e
@@ -114,19 +115,7 @@ async def test_state_and_scrape(store: Store, daemon: Daemon) -> None:
     alice, bob, carol = WalletKeys("health-a"), WalletKeys("health-b"), WalletKeys("health-c")
     add_account(store, alice)
     add_account(store, bob, status=AccountStatus.INACTIVE)
-    store.transact(
-        lambda w: w.create_request(
-            RequestRecord(
-                kind=RequestKind.IMPORT,
-                address=carol.address(),
-                view_secret=carol.view_secret,
-                spend_public=carol.spend_public,
-                view_public=carol.view_public,
-                start_height=0,
-                created=1,
-            )
-        )
-    )
+    store.transact(lambda w: w.create_request(wallet_request(carol, RequestKind.IMPORT, 0)))
     svc = services(store, daemon)
     state = await health.server_state(svc)
     assert state.accounts == {"active": 1, "inactive": 1, "hidden": 0}

@@ -39,6 +39,7 @@ from lws.store import (
 from lws.wire.requests import AccountRequest, ImportRequest, LoginRequest, UnspentOutsRequest
 from tests.support.records import output_record, spend_record
 from tests.support.regtest import WalletKeys
+from tests.support.wallets import add_wallet
 
 ALICE = WalletKeys("cache-alice")
 MALLORY = WalletKeys("cache-mallory")
@@ -95,15 +96,7 @@ def hashes(count: int, start: int = 0) -> list[bytes]:
 def store(tmp_path: Path) -> Any:
     with Store.open(tmp_path / "store", network="regtest") as store:
         account = store.transact(
-            lambda w: w.add_account(
-                ALICE.address(),
-                view_secret=ALICE.view_secret,
-                spend_public=ALICE.spend_public,
-                view_public=ALICE.view_public,
-                start_height=0,
-                created=1,
-                status=AccountStatus.ACTIVE,
-            )
+            lambda w: add_wallet(w, ALICE, start_height=0, created=1, status=AccountStatus.ACTIVE)
         )
         outputs = tuple(output(i, 5 + i) for i in range(3))
         batch = AccountBatch(from_height=0, scan_height=BLOCKS, outputs=outputs)

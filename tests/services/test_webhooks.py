@@ -34,6 +34,7 @@ from lws.wire.webhooks import (
 )
 from tests.support.regtest import WalletKeys
 from tests.support.store_data import block_hash, make_output
+from tests.support.wallets import add_wallet
 
 ALICE = WalletKeys("hooks-alice")
 BOB = WalletKeys("hooks-bob")
@@ -47,15 +48,7 @@ def svc(store: Store) -> Services:
 
 def add(store: Store, keys: WalletKeys) -> int:
     return store.transact(
-        lambda w: w.add_account(
-            keys.address(),
-            view_secret=keys.view_secret,
-            spend_public=keys.spend_public,
-            view_public=keys.view_public,
-            start_height=0,
-            created=1,
-            status=AccountStatus.ACTIVE,
-        )
+        lambda w: add_wallet(w, keys, start_height=0, created=1, status=AccountStatus.ACTIVE)
     )
 
 

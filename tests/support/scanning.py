@@ -16,6 +16,7 @@ from lws.scan.pool import ScanWorkers
 from lws.scan.scanner import Scanner
 from lws.store import AccountStatus, Store
 from tests.support.regtest import WalletKeys, WalletRpc
+from tests.support.wallets import add_wallet
 
 #: wallet2's default lookahead, given to each account so it sees the same subaddresses.
 LOOKAHEAD = (50, 200)
@@ -30,11 +31,9 @@ def add_accounts(
 ) -> dict[str, int]:
     def write(writer):  # type: ignore[no-untyped-def]
         return {
-            name: writer.add_account(
-                key.address(),
-                view_secret=key.view_secret,
-                spend_public=key.spend_public,
-                view_public=key.view_public,
+            name: add_wallet(
+                writer,
+                key,
                 start_height=start_height,
                 created=int(time.time()),
                 status=AccountStatus.ACTIVE,
