@@ -29,6 +29,7 @@ from lws.api.keepalive_timer import DISARMED_GRACE_S, KeepAliveTimer
 from tests.support.asgi import answer_lifespan
 from tests.support.raw_http import Conn
 from tests.support.regtest import free_port
+from tests.support.spawns import counting_spawns
 
 #: Seconds an idle connection stays open in these tests.
 TIMEOUT = 1.0
@@ -98,14 +99,6 @@ async def hypercorn_serving(
             shutdown.set()
 
 
-class SpawnCounter(trio.abc.Instrument):
-    def __init__(self) -> None:
-        self.spawned = 0
-
-    def task_spawned(self, task: trio.lowlevel.Task) -> None:
-        self.spawned += 1
-
-
 async def tasks_spawned_by_requests() -> int:
     """Tasks spawned while REQUESTS requests are answered on one keep-alive
     connection (counted after its first reply)."""
@@ -113,14 +106,10 @@ async def tasks_spawned_by_requests() -> int:
         conn = await Conn.open(port)
         await conn.send(GET % b"first")
         assert (await conn.response())[0] == 200
-        counter = SpawnCounter()
-        trio.lowlevel.add_instrument(counter)
-        try:
+        with counting_spawns() as counter:
             for _ in range(REQUESTS):
                 await conn.send(GET % b"fast")
                 assert (await conn.response())[0] == 200
-        finally:
-            trio.lowlevel.remove_instrument(counter)
         await conn.aclose()
         return counter.spawned
 

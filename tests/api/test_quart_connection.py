@@ -22,6 +22,7 @@ from quart_trio.asgi import TrioASGIHTTPConnection
 from lws.api import quart_connection
 from lws.api.quart_base import check_head, configure
 from lws.api.quart_connection import FAST_BODY_LIMIT, FIRST_BODY_WAIT_S, InlineBodyConnection
+from tests.support.spawns import counting_spawns
 
 Message = dict[str, Any]
 #: The largest body the test app's route takes.
@@ -182,23 +183,11 @@ async def test_a_content_length_that_is_no_number_takes_quart_trios_path() -> No
 async def test_small_requests_are_answered_without_a_task_of_their_own() -> None:
     """What the class is for: a whole small request spawns no task (quart-trio's
     own spawns two in a nursery). Counted with a trio instrument."""
-
-    class Spawns(trio.abc.Instrument):
-        count = 0
-
-        def task_spawned(self, task: trio.lowlevel.Task) -> None:
-            Spawns.count += 1
-
     headers, script = CASES["whole small body"]
     counts = {}
     for connection in (InlineBodyConnection, TrioASGIHTTPConnection):
-        instrument = Spawns()
-        Spawns.count = 0
-        trio.lowlevel.add_instrument(instrument)
-        try:
+        with counting_spawns() as counter:
             await exchange(connection, headers, script)
-        finally:
-            trio.lowlevel.remove_instrument(instrument)
-        counts[connection.__name__] = Spawns.count
+        counts[connection.__name__] = counter.spawned
     # exchange() itself spawns the feeder: one task.
     assert counts == {"InlineBodyConnection": 1, "TrioASGIHTTPConnection": 3}
